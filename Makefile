@@ -1,0 +1,108 @@
+# eskit in C - build, run, test, bench.
+#
+#   make            build build/bin/eskit-*
+#   make run        install what is missing, build, start the four services on SQLite
+#   make test       install what is missing, build, run unit and integration tests
+#   make test SANITIZE=1   the same under AddressSanitizer and UBSan
+#   make bench      benchmarks against PostgreSQL (not part of make test)
+
+SANITIZE ?= 0
+BUILD    ?= build
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+               -g -pthread -MMD -MP -Icommon -I/usr/include/postgresql
+ifeq ($(SANITIZE),1)
+  OPT := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+  OPT := -O2
+endif
+CFLAGS  := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(filter -fsanitize%,$(OPT))
+LIBS    := -lmicrohttpd -ljansson -lpq -lcurl -lsqlite3 -luuid -lpcre2-8 -lm
+
+SERVICES := $(patsubst services/%/main.c,%,$(wildcard services/*/main.c))
+BINS     := $(SERVICES:%=$(BUILD)/bin/eskit-%)
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBESKIT   := $(BUILD)/lib/libeskit.a
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Objects are rebuilt when the flags change (SANITIZE=1 and back).
+FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
+
+.PHONY: all deps run test unit integration bench clean lint
+all: $(BINS)
+
+deps:
+	@tools/deps.sh
+
+$(FLAGS_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/flags.*
+	@touch $@
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBESKIT): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+# --- services: every .c of services/NAME plus its embedded schema ---------------
+define service_rules
+$(1)_SRC := $$(wildcard services/$(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
+$(1)_SQL_PG := $$(sort $$(wildcard services/$(1)/schema/pg/*.sql))
+$(1)_SQL_LITE := $$(sort $$(wildcard services/$(1)/schema/sqlite/*.sql))
+ifneq ($$($(1)_SQL_PG),)
+$(1)_OBJ += $(BUILD)/obj/gen/$(1)-schema.o
+$(BUILD)/gen/$(1)-schema.c: $$($(1)_SQL_PG) $$($(1)_SQL_LITE) tools/embed-sql.sh
+	@mkdir -p $$(dir $$@)
+	{ tools/embed-sql.sh schema_pg $$($(1)_SQL_PG); \
+	  tools/embed-sql.sh schema_sqlite $$($(1)_SQL_LITE) | sed 1,2d; } > $$@
+$(BUILD)/obj/gen/$(1)-schema.o: $(BUILD)/gen/$(1)-schema.c $(FLAGS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) -c $$< -o $$@
+endif
+$(BUILD)/bin/eskit-$(1): $$($(1)_OBJ) $(LIBESKIT)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBESKIT) $(LIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+# --- tests ------------------------------------------------------------------------
+$(BUILD)/tests/%: tests/unit/%.c $(LIBESKIT) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIBESKIT) $(LIBS) -lcriterion $(LDFLAGS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
+
+integration: $(BINS)
+	ESKIT_BIN_DIR=$(abspath $(BUILD)/bin) ESKIT_SANITIZE=$(SANITIZE) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: deps
+	$(MAKE) all unit
+	$(MAKE) integration
+
+run: deps all
+	@tools/run.sh $(abspath $(BUILD)/bin)
+
+bench: deps all
+	@bench/run.sh $(abspath $(BUILD)/bin)
+
+lint:
+	@tools/lint.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

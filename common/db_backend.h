@@ -1,0 +1,38 @@
+/*
+ * db_backend.h - what a storage back end implements (private to common/db*.c).
+ *
+ * A back end is a static const db_ops table with a version field; db.c owns
+ * the struct db and the result builder, and calls the table through the
+ * wrappers in db.h.
+ */
+#ifndef ESKIT_DB_BACKEND_H
+#define ESKIT_DB_BACKEND_H
+
+#include "db.h"
+
+typedef struct db_ops {
+    int version; /* 1 */
+    const char *name;
+    /* Connect, migrate, prepare. Returns the back end's context or NULL. */
+    void *(*open)(const char *url, const db_spec *spec, err *e);
+    void (*close)(void *ctx);
+    db_status (*exec)(void *ctx, size_t stmt, const db_param *params, int np, db_res **out,
+                      err *e);
+    db_status (*begin)(void *ctx, bool write);
+    db_status (*commit)(void *ctx);
+    void (*rollback)(void *ctx);
+    db_status (*listen)(void *ctx, const char *channel);
+    int (*wait_notify)(void *ctx, int timeout_ms);
+    bool (*healthy)(void *ctx);
+} db_ops;
+
+extern const db_ops db_pg_ops;
+extern const db_ops db_sqlite_ops;
+
+/* Result builder used by back ends: a result with `cols` columns. */
+db_res *db_res_new(int cols);
+/* Appends a row; vals[i] NULL means SQL NULL; lens[i] is the byte length.
+ * Returns 0, or -1 on OOM. */
+int db_res_add_row(db_res *r, const char *const *vals, const size_t *lens) WUR;
+
+#endif

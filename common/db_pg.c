@@ -1,0 +1,519 @@
+/*
+ * db_pg.c - the PostgreSQL back end of db.h, through libpq: the production
+ * store.
+ *
+ * One context per connection, used by one thread at a time. At open it
+ * connects (bounded by connect_timeout), forces synchronous_commit=on (an
+ * acknowledged write is durable), applies the service's missing migrations
+ * under an advisory lock (several replicas may start at once), and prepares
+ * every statement of the spec as "s0".."sN-1", like the GNU Taler exchange
+ * registers its statements at connect. Statements then run by name with text
+ * parameters, and results come back as text into a db_res.
+ *
+ * A lost connection (or a server shutting down) makes the context unhealthy;
+ * db_pool then drops it and the next acquire reconnects.
+ */
+#include "db_backend.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+
+/* Serialises migrations of every eskit service on one database (they share
+ * eskit_schema_migrations, and CREATE TABLE IF NOT EXISTS races with itself).
+ * The bytes of "eskitmig". */
+#define DB_PG_MIGRATION_LOCK "7310304720821512551"
+
+#define DB_PG_CONNECT_TIMEOUT "3" /* seconds, when the URL sets no positive one */
+#define DB_PG_STACK_PARAMS 16     /* parameters formatted on the stack; more go to the heap */
+
+typedef struct db_pg {
+    PGconn *conn;
+    const db_spec *spec;
+    bool broken; /* the connection is lost: the pool should reopen */
+} db_pg;
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/* Sets e to "<prefix><msg>" with libpq's multi-line message on one line. */
+static void db_pg_seterr(err *e, err_code code, const char *prefix, const char *msg)
+{
+    if (!e)
+        return;
+    err_set(e, code, "%s%s", prefix, msg ? msg : "unknown error");
+    for (char *p = e->message; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r')
+            *p = ' ';
+    size_t n = strlen(e->message);
+    while (n && e->message[n - 1] == ' ')
+        e->message[--n] = '\0';
+}
+
+static bool db_pg_state_is(const char *state, const char *prefix)
+{
+    return state && strncmp(state, prefix, strlen(prefix)) == 0;
+}
+
+/* Classifies a failed command (res may be NULL: no result at all), marks the
+ * connection broken when it is lost, and describes the failure in e (may be
+ * NULL). Does not free res. */
+static db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err *e)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    char prefix[96];
+
+    if (!msg || !*msg)
+        msg = PQerrorMessage(p->conn);
+    if (PQstatus(p->conn) == CONNECTION_BAD || db_pg_state_is(state, "08") ||
+        db_pg_state_is(state, "57P01") || db_pg_state_is(state, "57P02") ||
+        db_pg_state_is(state, "57P03")) {
+        p->broken = true;
+        snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
+        db_pg_seterr(e, ERR_UNAVAILABLE, prefix, msg);
+        return DB_ERR_UNAVAILABLE;
+    }
+    if (db_pg_state_is(state, "23")) {
+        snprintf(prefix, sizeof prefix, "%s: ", what);
+        db_pg_seterr(e, ERR_CONFLICT, prefix, msg);
+        return DB_ERR_CONSTRAINT;
+    }
+    /* Busy rather than broken: serialization failure, deadlock, lock or
+     * statement time-out, disk full. Worth a retry; the connection is fine. */
+    if (db_pg_state_is(state, "40") || db_pg_state_is(state, "53") ||
+        db_pg_state_is(state, "55P03") || db_pg_state_is(state, "57014")) {
+        snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
+        db_pg_seterr(e, ERR_UNAVAILABLE, prefix, msg);
+        return DB_ERR_UNAVAILABLE;
+    }
+    snprintf(prefix, sizeof prefix, "database error: %s: ", what);
+    db_pg_seterr(e, ERR_INTERNAL, prefix, msg);
+    return DB_ERR_OTHER;
+}
+
+/* Runs parameterless SQL that returns no rows. */
+static db_status db_pg_run(db_pg *p, const char *sql, const char *what, err *e)
+{
+    PGresult *res = PQexec(p->conn, sql); /* freed here */
+    db_status st = DB_OK;
+    ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
+        st = db_pg_fail(p, res, what, e);
+    PQclear(res);
+    return st;
+}
+
+/* Notices ("relation already exists, skipping") are not errors: drop them
+ * instead of letting libpq print them on stderr. */
+static void db_pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+/* Applies the spec's missing migrations in one transaction. 0, or -1 with e set. */
+static int db_pg_migrate(db_pg *p, err *e)
+{
+    static const char create_sql[] =
+        "CREATE TABLE IF NOT EXISTS eskit_schema_migrations ("
+        " service text NOT NULL,"
+        " version integer NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (service, version))";
+    static const char check_sql[] =
+        "SELECT 1 FROM eskit_schema_migrations WHERE service = $1 AND version = $2::integer";
+    static const char record_sql[] =
+        "INSERT INTO eskit_schema_migrations (service, version) VALUES ($1, $2::integer)";
+    PGresult *res = NULL; /* the one live result, cleared before the next */
+    bool in_tx = false;
+    int ret = -1;
+
+    if (db_pg_run(p, "BEGIN", "migration", e) != DB_OK)
+        goto done;
+    in_tx = true;
+    if (db_pg_run(p, "SELECT pg_advisory_xact_lock(" DB_PG_MIGRATION_LOCK ")", "migration lock",
+                  e) != DB_OK ||
+        db_pg_run(p, create_sql, "migration table", e) != DB_OK)
+        goto done;
+    for (const db_migration *m = p->spec->pg_migrations; m && m->sql; m++) {
+        char version[16];
+        char what[48];
+        snprintf(version, sizeof version, "%d", m->version);
+        snprintf(what, sizeof what, "migration %d", m->version);
+        const char *vals[2] = {p->spec->name, version};
+
+        res = PQexecParams(p->conn, check_sql, 2, NULL, vals, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+            db_pg_fail(p, res, "migration check", e);
+            goto done;
+        }
+        bool applied = PQntuples(res) > 0;
+        PQclear(res);
+        res = NULL;
+        if (applied)
+            continue;
+        if (db_pg_run(p, m->sql, what, e) != DB_OK)
+            goto done;
+        res = PQexecParams(p->conn, record_sql, 2, NULL, vals, NULL, NULL, 0);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            db_pg_fail(p, res, "migration record", e);
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (db_pg_run(p, "COMMIT", "migration commit", e) != DB_OK)
+        goto done;
+    in_tx = false;
+    ret = 0;
+done:
+    PQclear(res);
+    if (in_tx && PQstatus(p->conn) == CONNECTION_OK)
+        (void)db_pg_run(p, "ROLLBACK", "migration rollback", NULL);
+    return ret;
+}
+
+/* Prepares every statement of the spec as "s<i>". 0, or -1 with e set. */
+static int db_pg_prepare(db_pg *p, err *e)
+{
+    for (size_t i = 0; i < p->spec->nstmts; i++) {
+        char name[32], what[48];
+        snprintf(name, sizeof name, "s%zu", i);
+        snprintf(what, sizeof what, "prepare statement %zu", i);
+        PGresult *res = PQprepare(p->conn, name, p->spec->stmts[i].pg, 0, NULL);
+        bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            db_pg_fail(p, res, what, e);
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+/* The connect_timeout to impose: the URL's own when it sets a positive one,
+ * else DB_PG_CONNECT_TIMEOUT (0 would mean "wait for ever"). Writes it into
+ * out. Returns 0, or -1 with e set (invalid_argument) for a malformed URL. */
+static int db_pg_timeout(const char *url, char *out, size_t outsz, err *e)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg); /* freed below */
+    if (!opts) {
+        db_pg_seterr(e, ERR_INVALID_ARGUMENT, "invalid database URL: ",
+                     msg ? msg : "out of memory");
+        PQfreemem(msg);
+        return -1;
+    }
+    snprintf(out, outsz, "%s", DB_PG_CONNECT_TIMEOUT);
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "connect_timeout") != 0 || !o->val)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(o->val, &end, 10);
+        if (errno == 0 && end != o->val && *end == '\0' && v > 0 && v <= 3600)
+            snprintf(out, outsz, "%ld", v);
+    }
+    PQconninfoFree(opts);
+    return 0;
+}
+
+static void db_pg_close(void *ctx)
+{
+    db_pg *p = ctx;
+    if (!p)
+        return;
+    PQfinish(p->conn);
+    free(p);
+}
+
+/* `url` is a postgres:// or postgresql:// URL. Returns the context (freed by
+ * db_pg_close) or NULL with e set. */
+static void *db_pg_open(const char *url, const db_spec *spec, err *e)
+{
+    db_pg *p = NULL;
+    char timeout[16];
+
+    if (db_pg_timeout(url, timeout, sizeof timeout, e) != 0)
+        goto fail;
+    p = calloc(1, sizeof *p);
+    if (!p) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    p->spec = spec;
+
+    /* Entries before "dbname" are defaults the URL may override; entries
+     * after it override the URL (libpq processes the arrays in order). */
+    const char *const keys[] = {"application_name", "keepalives_idle", "keepalives_interval",
+                                "keepalives_count", "dbname", "connect_timeout", NULL};
+    const char *const vals[] = {spec->name ? spec->name : "eskit", "30", "10", "3", url,
+                                timeout, NULL};
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (!p->conn) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        db_pg_seterr(e, ERR_UNAVAILABLE, "database unavailable: ", PQerrorMessage(p->conn));
+        goto fail;
+    }
+    PQsetNoticeProcessor(p->conn, db_pg_quiet, NULL);
+    /* SPEC §1: an acknowledged write survives a restart of the database,
+     * whatever the server's or the role's default. */
+    if (db_pg_run(p, "SET synchronous_commit = on", "session setup", e) != DB_OK)
+        goto fail;
+    if (db_pg_migrate(p, e) != 0 || db_pg_prepare(p, e) != 0)
+        goto fail;
+    return p;
+
+fail:
+    db_pg_close(p);
+    return NULL;
+}
+
+/* ---- statements ------------------------------------------------------------- */
+
+/* Copies the rows of a PGresult into a new db_res (the caller frees it).
+ * NULL on OOM. */
+static db_res *db_pg_rows(const PGresult *res)
+{
+    int cols = PQnfields(res);
+    int rows = PQntuples(res);
+    db_res *out = db_res_new(cols);
+    const char **vals = calloc(cols ? (size_t)cols : 1, sizeof *vals);
+    size_t *lens = calloc(cols ? (size_t)cols : 1, sizeof *lens);
+
+    if (!out || !vals || !lens)
+        goto fail;
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            bool null = PQgetisnull(res, r, c);
+            vals[c] = null ? NULL : PQgetvalue(res, r, c);
+            lens[c] = null ? 0 : (size_t)PQgetlength(res, r, c);
+        }
+        if (db_res_add_row(out, vals, lens) != 0)
+            goto fail;
+    }
+    free(vals);
+    free(lens);
+    return out;
+
+fail:
+    db_res_free(out);
+    free(vals);
+    free(lens);
+    return NULL;
+}
+
+static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
+                            db_res **out, err *e)
+{
+    db_pg *p = ctx;
+    const char *stack_vals[DB_PG_STACK_PARAMS];
+    char stack_ints[DB_PG_STACK_PARAMS][24];
+    const char **vals = stack_vals;
+    char (*ints)[24] = stack_ints;
+    PGresult *res = NULL;
+    db_status ret = DB_ERR_OTHER;
+    char name[32];
+
+    if (stmt >= p->spec->nstmts || np < 0 || (np > 0 && !params)) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: bad statement %zu or parameters", stmt);
+        goto done;
+    }
+    if (np > DB_PG_STACK_PARAMS) {
+        vals = calloc((size_t)np, sizeof *vals);
+        ints = calloc((size_t)np, sizeof *ints);
+        if (!vals || !ints) {
+            if (e)
+                err_set(e, ERR_INTERNAL, "out of memory");
+            goto done;
+        }
+    }
+    for (int k = 0; k < np; k++) {
+        switch (params[k].type) {
+        case DB_P_INT:
+            snprintf(ints[k], sizeof ints[k], "%" PRId64, params[k].i);
+            vals[k] = ints[k];
+            break;
+        case DB_P_TEXT:
+            vals[k] = params[k].s; /* NULL text binds SQL NULL */
+            break;
+        default:
+            vals[k] = NULL;
+            break;
+        }
+    }
+    snprintf(name, sizeof name, "s%zu", stmt);
+    res = PQexecPrepared(p->conn, name, np, vals, NULL, NULL, 0);
+    ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
+        char what[48];
+        snprintf(what, sizeof what, "statement %zu", stmt);
+        ret = db_pg_fail(p, res, what, e);
+        goto done;
+    }
+    if (out) {
+        *out = db_pg_rows(res);
+        if (!*out) {
+            if (e)
+                err_set(e, ERR_INTERNAL, "out of memory");
+            goto done;
+        }
+    }
+    ret = DB_OK;
+done:
+    PQclear(res);
+    if (vals != stack_vals)
+        free(vals);
+    if (ints != stack_ints)
+        free(ints);
+    return ret;
+}
+
+/* ---- transactions ----------------------------------------------------------- */
+
+static db_status db_pg_begin(void *ctx, bool write)
+{
+    (void)write; /* PostgreSQL takes row locks as it goes */
+    return db_pg_run(ctx, "BEGIN", "begin", NULL);
+}
+
+static db_status db_pg_commit(void *ctx)
+{
+    db_pg *p = ctx;
+    PGresult *res = PQexec(p->conn, "COMMIT"); /* freed here */
+    db_status st = DB_OK;
+
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+        st = db_pg_fail(p, res, "commit", NULL);
+    else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        st = DB_ERR_OTHER; /* "ROLLBACK": a statement of the transaction had failed */
+    PQclear(res);
+    return st;
+}
+
+static void db_pg_rollback(void *ctx)
+{
+    db_pg *p = ctx;
+    if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+        return;
+    (void)db_pg_run(p, "ROLLBACK", "rollback", NULL);
+}
+
+/* ---- notifications ---------------------------------------------------------- */
+
+static db_status db_pg_listen(void *ctx, const char *channel)
+{
+    db_pg *p = ctx;
+    char *ident = NULL; /* PQfreemem */
+    char *sql = NULL;   /* free */
+    db_status st = DB_ERR_OTHER;
+    buf b;
+
+    buf_init(&b, 1024);
+    ident = PQescapeIdentifier(p->conn, channel, strlen(channel));
+    if (!ident) {
+        st = db_pg_fail(p, NULL, "listen", NULL);
+        goto done;
+    }
+    if (buf_printf(&b, "LISTEN %s", ident) != 0)
+        goto done;
+    sql = buf_take(&b, NULL);
+    if (!sql)
+        goto done;
+    st = db_pg_run(p, sql, "listen", NULL);
+done:
+    PQfreemem(ident);
+    free(sql);
+    buf_free(&b);
+    return st;
+}
+
+/* Consumes every queued notification; returns how many there were. */
+static int db_pg_drain(db_pg *p)
+{
+    int n = 0;
+    PGnotify *note;
+    while ((note = PQnotifies(p->conn)) != NULL) {
+        PQfreemem(note);
+        n++;
+    }
+    return n;
+}
+
+static int64_t db_pg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int db_pg_wait_notify(void *ctx, int timeout_ms)
+{
+    db_pg *p = ctx;
+    int64_t deadline = db_pg_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+    for (;;) {
+        if (db_pg_drain(p) > 0) /* some may have come with earlier results */
+            return 1;
+        if (PQstatus(p->conn) != CONNECTION_OK)
+            goto broken;
+        int sock = PQsocket(p->conn);
+        if (sock < 0)
+            goto broken;
+        int64_t left = deadline - db_pg_now_ms();
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        int rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            goto broken;
+        }
+        if (rc == 0)
+            return db_pg_drain(p) > 0 ? 1 : 0;
+        if (!PQconsumeInput(p->conn))
+            goto broken;
+        if (db_pg_drain(p) > 0)
+            return 1;
+        if (PQstatus(p->conn) != CONNECTION_OK)
+            goto broken;
+        if (db_pg_now_ms() >= deadline)
+            return 0;
+    }
+broken:
+    p->broken = true;
+    return -1;
+}
+
+static bool db_pg_healthy(void *ctx)
+{
+    db_pg *p = ctx;
+    return !p->broken && PQstatus(p->conn) == CONNECTION_OK;
+}
+
+const db_ops db_pg_ops = {
+    .version = 1,
+    .name = "postgres",
+    .open = db_pg_open,
+    .close = db_pg_close,
+    .exec = db_pg_exec,
+    .begin = db_pg_begin,
+    .commit = db_pg_commit,
+    .rollback = db_pg_rollback,
+    .listen = db_pg_listen,
+    .wait_notify = db_pg_wait_notify,
+    .healthy = db_pg_healthy,
+};

@@ -1,0 +1,626 @@
+/*
+ * http_server.c - the HTTP server of every service, on libmicrohttpd.
+ *
+ * MHD runs one thread per connection, so a handler may block (long polls,
+ * Server-Sent Events). Per-request state (struct http_req) is created on the
+ * first access-handler call and freed in exactly one place, the
+ * request-completed callback, which also writes the access log line and the
+ * request metrics. Everything that is the same for every endpoint happens
+ * here once: routing, 404/405, the bearer token, the body limit, media types,
+ * JSON parsing and the error body of SPEC §2. See http_server.h.
+ */
+#include "http_server.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "http_route.h"
+#include "jsonx.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define HTTP_MAX_HEADERS 8
+#define HTTP_DRAIN_MAX (64u << 20) /* read and drop oversize bodies up to this */
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_server_config cfg;
+    http_router *router;
+    metrics_family *m_requests;
+    metrics_family *m_duration;
+    atomic_int inflight;
+    int port;
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    double t0;
+    buf body;
+    bool too_large;
+    bool started; /* the first access-handler call has happened */
+    http_match match;
+    json_t *json;
+    /* the response */
+    struct MHD_Response *resp;
+    int status;
+    size_t bytes_out;
+    int nheaders;
+    char *headers[HTTP_MAX_HEADERS][2];
+};
+
+/* ------------------------------------------------------------------------ */
+/* reading the request                                                      */
+
+void *http_req_app(const http_req *r) { return r->srv->cfg.app; }
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->url; }
+
+const char *http_req_param(const http_req *r, const char *name)
+{
+    return http_match_param(&r->match, name);
+}
+
+const char *http_req_query(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_header(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Media types that are clearly not JSON get 415; anything else (none,
+ * application/json, text/plain, curl's form default ...) is read as JSON. */
+static bool http_media_type_is_json(const char *ct)
+{
+    static const char *const prefixes[] = {"multipart/", "image/", "audio/", "video/",
+                                           "font/",      "model/", "message/"};
+    static const char *const exact[] = {
+        "text/html",         "text/csv",           "text/css",
+        "text/javascript",   "text/yaml",          "application/pdf",
+        "application/zip",   "application/gzip",   "application/x-protobuf",
+        "application/protobuf", "application/grpc", "application/yaml",
+        "application/x-yaml", "application/msgpack", "application/x-msgpack",
+        "application/cbor",  "application/x-tar",  "application/javascript"};
+    if (!ct)
+        return true;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0)
+        return true;
+    char type[128];
+    if (n >= sizeof type)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        type[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+    type[n] = '\0';
+    if (strstr(type, "xml"))
+        return false;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(type, prefixes[i], strlen(prefixes[i])) == 0)
+            return false;
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(type, exact[i]) == 0)
+            return false;
+    return true;
+}
+
+json_t *http_req_json(http_req *r, err *e)
+{
+    if (r->json)
+        return r->json;
+    const char *ct = http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!http_media_type_is_json(ct)) {
+        err_set(e, ERR_UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type %s is not JSON; send application/json", ct);
+        return NULL;
+    }
+    r->json = jsonx_parse(r->body.data ? r->body.data : "", r->body.len, e);
+    return r->json;
+}
+
+bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_t min,
+                        int64_t max, int64_t *out, err *e)
+{
+    const char *v = http_req_query(r, name);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    const char *p = v;
+    if (*p == '-' || *p == '+')
+        p++;
+    bool digits = *p != '\0';
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            digits = false;
+    int64_t val = 0;
+    if (digits) {
+        char *end = NULL;
+        errno = 0;
+        long long ll = strtoll(v, &end, 10);
+        if (errno == ERANGE || *end)
+            digits = false;
+        val = ll;
+    }
+    if (!digits) {
+        err_set(e, ERR_INVALID_ARGUMENT, "%s must be an integer, got '%.64s'", name, v);
+        return false;
+    }
+    if (val < min || val > max) {
+        err_set(e, ERR_INVALID_ARGUMENT, "%s must be between %lld and %lld, got %lld", name,
+                (long long)min, (long long)max, (long long)val);
+        return false;
+    }
+    *out = val;
+    return true;
+}
+
+bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *out, err *e)
+{
+    const char *v = http_req_query(r, name);
+    if (!v) {
+        *out = def;
+    } else if (!strcmp(v, "true") || !strcmp(v, "1")) {
+        *out = true;
+    } else if (!strcmp(v, "false") || !strcmp(v, "0")) {
+        *out = false;
+    } else {
+        err_set(e, ERR_INVALID_ARGUMENT, "%s must be true or false, got '%.64s'", name, v);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* responses                                                                */
+
+void http_reply_header(http_req *r, const char *name, const char *value)
+{
+    if (r->resp) {
+        MHD_add_response_header(r->resp, name, value);
+        return;
+    }
+    if (r->nheaders >= HTTP_MAX_HEADERS)
+        return;
+    r->headers[r->nheaders][0] = strdup(name);
+    r->headers[r->nheaders][1] = strdup(value);
+    r->nheaders++;
+}
+
+/* Takes `data` (malloc'd, may be NULL for no body). */
+static void http_set_response(http_req *r, int status, char *data, size_t len,
+                              const char *content_type)
+{
+    if (r->resp) { /* a second reply is a bug in the handler: keep the first */
+        free(data);
+        return;
+    }
+    r->resp = MHD_create_response_from_buffer(len, data ? data : (void *)"",
+                                              data ? MHD_RESPMEM_MUST_FREE
+                                                   : MHD_RESPMEM_PERSISTENT);
+    if (!r->resp) {
+        free(data);
+        return;
+    }
+    r->status = status;
+    r->bytes_out = len;
+    if (content_type)
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
+}
+
+void http_reply_json(http_req *r, int status, json_t *body)
+{
+    char *text = body ? jsonx_dump(body) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\",\"details\":{}}}";
+        http_set_response(r, 500, strdup(oom), sizeof oom - 1, "application/json");
+        return;
+    }
+    size_t len = strlen(text);
+    /* a trailing newline makes curl output readable */
+    char *p = realloc(text, len + 2);
+    if (p) {
+        p[len++] = '\n';
+        p[len] = '\0';
+        text = p;
+    }
+    http_set_response(r, status, text, len, "application/json");
+}
+
+void http_reply_json_text(http_req *r, int status, char *text, size_t len)
+{
+    http_set_response(r, status, text, len, "application/json");
+}
+
+void http_reply_err(http_req *r, const err *e)
+{
+    err_code code = e->code == ERR_NONE ? ERR_INTERNAL : e->code;
+    json_t *details = e->details ? json_incref(e->details) : json_object();
+    json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", err_code_name(code),
+                             "message", e->message[0] ? e->message : err_code_name(code),
+                             "details", details);
+    if (code == ERR_UNAUTHENTICATED)
+        http_reply_header(r, "WWW-Authenticate", "Bearer");
+    http_reply_json(r, err_code_status(code), body);
+}
+
+void http_reply_error(http_req *r, err_code code, const char *fmt, ...)
+{
+    err e = ERR_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[sizeof e.message];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err_set(&e, code, "%s", msg);
+    http_reply_err(r, &e);
+    err_clear(&e);
+}
+
+void http_reply_empty(http_req *r, int status)
+{
+    http_set_response(r, status, NULL, 0, NULL);
+}
+
+typedef struct http_stream {
+    http_stream_fill fill;
+    void *ctx;
+    void (*done)(void *ctx);
+} http_stream;
+
+static ssize_t http_stream_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    http_stream *s = cls;
+    ssize_t n = s->fill(s->ctx, out, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void http_stream_free(void *cls)
+{
+    http_stream *s = cls;
+    if (s->done)
+        s->done(s->ctx);
+    free(s);
+}
+
+void http_reply_stream(http_req *r, int status, const char *content_type,
+                       http_stream_fill fill, void *ctx, void (*done)(void *ctx))
+{
+    http_stream *s = calloc(1, sizeof *s);
+    if (!s || r->resp) {
+        free(s);
+        if (done)
+            done(ctx);
+        return;
+    }
+    s->fill = fill;
+    s->ctx = ctx;
+    s->done = done;
+    r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                http_stream_reader, s, http_stream_free);
+    if (!r->resp) {
+        http_stream_free(s);
+        return;
+    }
+    r->status = status;
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r->resp, "X-Accel-Buffering", "no");
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* built-in endpoints                                                       */
+
+static void http_builtin_healthz(http_req *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void http_builtin_readyz(http_req *r)
+{
+    err e = ERR_INIT;
+    http_server *s = r->srv;
+    if (s->cfg.ready && !s->cfg.ready(s->cfg.app, &e)) {
+        if (e.code == ERR_NONE)
+            err_set(&e, ERR_UNAVAILABLE, "not ready");
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static void http_builtin_metrics(http_req *r)
+{
+    size_t len = 0;
+    char *text = metrics_render(r->srv->cfg.metrics, &len);
+    if (!text) {
+        http_reply_error(r, ERR_INTERNAL, "cannot render metrics");
+        return;
+    }
+    http_set_response(r, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static const http_route http_builtin_routes[] = {
+    {"GET", "/healthz", http_builtin_healthz},
+    {"GET", "/readyz", http_builtin_readyz},
+    {"GET", "/metrics", http_builtin_metrics},
+};
+
+/* ------------------------------------------------------------------------ */
+/* dispatch                                                                 */
+
+static bool http_authorized(http_req *r)
+{
+    const char *token = r->srv->cfg.api_token;
+    if (!token || !*token || strncmp(r->url, "/v1/", 4) != 0)
+        return true;
+    const char *h = http_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t a = strlen(h), b = strlen(token);
+    unsigned char diff = a != b;
+    for (size_t i = 0; i < a && i < b; i++) /* constant time in the token's length */
+        diff |= (unsigned char)(h[i] ^ token[i]);
+    return diff == 0;
+}
+
+static void http_dispatch(http_req *r)
+{
+    const http_route *route = NULL;
+    char allow[128] = "";
+
+    if (!http_authorized(r)) {
+        http_reply_error(r, ERR_UNAUTHENTICATED,
+                         "missing or wrong bearer token in the Authorization header");
+        return;
+    }
+    http_route_result res = http_router_find(r->srv->router, r->method, r->url, &r->match,
+                                             &route, allow, sizeof allow);
+    if (res == HTTP_ROUTE_NOT_FOUND) {
+        http_reply_error(r, ERR_NOT_FOUND, "no such path: %.200s", r->url);
+        return;
+    }
+    if (res == HTTP_ROUTE_BAD_METHOD) {
+        http_reply_header(r, "Allow", allow);
+        http_reply_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s; allowed: %s",
+                         r->method, r->url, allow);
+        return;
+    }
+    if (r->too_large) {
+        http_reply_error(r, ERR_PAYLOAD_TOO_LARGE, "request body is larger than %zu bytes",
+                         r->srv->cfg.max_body);
+        return;
+    }
+    route->handler(r);
+    if (!r->resp)
+        http_reply_error(r, ERR_INTERNAL, "the handler produced no response");
+}
+
+static enum MHD_Result http_queue(http_req *r)
+{
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
+    MHD_destroy_response(r->resp);
+    r->resp = NULL;
+    return ret;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+
+    if (!r) {
+        bool early = false;
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->t0 = timefmt_mono();
+        r->status = 500;
+        buf_init(&r->body, s->cfg.max_body);
+        *con_cls = r;
+        atomic_fetch_add(&s->inflight, 1);
+        /* An announced oversize body is read and dropped (so that every client
+         * sees the 413), unless it is absurdly large: then answer at once. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end = NULL;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (end != cl && n > s->cfg.max_body)
+                r->too_large = true;
+            if (end != cl && n > s->cfg.max_body && n > HTTP_DRAIN_MAX)
+                early = true;
+        }
+        if (early) {
+            http_dispatch(r); /* 404/405/401 still win over 413 */
+            return http_queue(r);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        if (!r->too_large && buf_append(&r->body, upload_data, *upload_data_size))
+            r->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (r->resp || r->started)
+        return MHD_YES; /* already answered */
+    r->started = true;
+    http_dispatch(r);
+    if (!r->resp)
+        return MHD_NO;
+    return http_queue(r);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r)
+        return;
+    double dt = timefmt_mono() - r->t0;
+    const char *route = r->match.route ? r->match.route->pattern : "other";
+    char code[8];
+    snprintf(code, sizeof code, "%d", r->status);
+    const char *labels[] = {r->method, route, code};
+    metrics_add(s->m_requests, labels, 1);
+    const char *dl[] = {route};
+    metrics_observe(s->m_duration, dl, dt);
+    log_request(r->method, r->url, r->status, dt, r->bytes_out);
+
+    if (r->resp)
+        MHD_destroy_response(r->resp);
+    json_decref(r->json);
+    buf_free(&r->body);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->headers[i][0]);
+        free(r->headers[i][1]);
+    }
+    http_match_free(&r->match);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* life cycle                                                               */
+
+/* Splits "HOST:PORT" ("[::1]:8080" for IPv6) and resolves it. */
+static bool http_resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
+                         bool *ipv6, err *e)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || !colon[1]) {
+        err_set(e, ERR_INVALID_ARGUMENT, "ESKIT_LISTEN must be HOST:PORT, got '%s'", listen);
+        return false;
+    }
+    size_t hl = (size_t)(colon - listen);
+    const char *h = listen;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) {
+        err_set(e, ERR_INVALID_ARGUMENT, "ESKIT_LISTEN host is too long");
+        return false;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
+    if (rc || !res) {
+        err_set(e, ERR_INVALID_ARGUMENT, "cannot resolve ESKIT_LISTEN '%s': %s", listen,
+                gai_strerror(rc));
+        return false;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    *ipv6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return true;
+}
+
+http_server *http_server_start(const http_server_config *cfg, err *e)
+{
+    http_server *s = calloc(1, sizeof *s);
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    bool ipv6 = false;
+    if (!s) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    if (!http_resolve(cfg->listen, &ss, &sl, &ipv6, e))
+        goto fail;
+    s->router = http_router_new(cfg->routes, cfg->nroutes, http_builtin_routes,
+                                sizeof http_builtin_routes / sizeof http_builtin_routes[0]);
+    s->m_requests = metrics_counter(cfg->metrics, "eskit_http_requests_total",
+                                    "HTTP requests served, by method, route and status code.",
+                                    "method,route,code");
+    s->m_duration = metrics_histogram(cfg->metrics, "eskit_http_request_duration_seconds",
+                                      "Time to serve an HTTP request, by route.", "route",
+                                      NULL, 0);
+    if (!s->router || !s->m_requests || !s->m_duration) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_POLL | MHD_USE_TURBO;
+    if (ipv6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
+        MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(4u << 20), MHD_OPTION_END);
+    if (!s->daemon) {
+        err_set(e, ERR_UNAVAILABLE, "cannot listen on %s (address in use or not local?)",
+                cfg->listen);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    return s;
+fail:
+    http_router_free(s->router);
+    free(s);
+    return NULL;
+}
+
+int http_server_port(const http_server *s) { return s->port; }
+
+void http_server_stop(http_server *s, int grace_ms)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    double until = timefmt_mono() + grace_ms / 1000.0;
+    while (atomic_load(&s->inflight) > 0 && timefmt_mono() < until)
+        usleep(10 * 1000);
+    MHD_stop_daemon(s->daemon);
+    http_router_free(s->router);
+    free(s);
+}

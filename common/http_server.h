@@ -1,0 +1,104 @@
+/*
+ * http_server.h - the HTTP/1.1 server every service runs, on libmicrohttpd
+ * (one thread per connection, so a handler may block: long polls, SSE).
+ *
+ * A service gives a route table (data: method, pattern with {params},
+ * handler). The server does everything around the handler once, for all
+ * services: routing with 404 and 405 + Allow, the bearer token on /v1/...,
+ * the body limit (413), the body's media type (415) and JSON parsing (400),
+ * /healthz, /readyz and /metrics, one access-log line and the request metrics
+ * per request, and the error body of SPEC §2.
+ *
+ * A handler reads the request through http_req_* and sets exactly one
+ * response through http_reply_*; it returns nothing. A handler that sets no
+ * response gets a 500.
+ */
+#ifndef ESKIT_HTTP_SERVER_H
+#define ESKIT_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "metrics.h"
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+typedef void (*http_handler)(http_req *req);
+
+typedef struct http_route {
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *pattern; /* "/v1/events/{originator_id}"; also the metrics route label */
+    http_handler handler;
+} http_route;
+
+typedef struct http_server_config {
+    const char *service; /* "event-store": logs */
+    const char *listen;  /* "HOST:PORT" */
+    const char *api_token; /* NULL or "": no authentication */
+    size_t max_body;
+    const http_route *routes;
+    size_t nroutes;
+    void *app; /* handed to handlers through http_req_app() */
+    /* /readyz: true when ready; else fills e (503 unavailable). */
+    bool (*ready)(void *app, err *e);
+    metrics *metrics; /* the service's registry; the server adds its own families */
+} http_server_config;
+
+/* Binds and starts serving. NULL with e set when the address is bad or busy. */
+http_server *http_server_start(const http_server_config *cfg, err *e) WUR;
+/* Stops accepting, lets requests in flight finish (at most grace_ms), then
+ * closes every connection and frees the server. */
+void http_server_stop(http_server *s, int grace_ms);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+
+/* --- reading the request --- */
+void *http_req_app(const http_req *r);
+const char *http_req_method(const http_req *r);
+const char *http_req_path(const http_req *r);
+/* A path parameter by name ("originator_id"), percent-decoded; never NULL
+ * for a name in the route's pattern. */
+const char *http_req_param(const http_req *r, const char *name);
+/* A query parameter, or NULL when absent. */
+const char *http_req_query(const http_req *r, const char *name);
+/* A header (case-insensitive), or NULL. */
+const char *http_req_header(const http_req *r, const char *name);
+/* The body parsed as JSON (415 for media types that are clearly not JSON,
+ * 400 for an empty or malformed body). Borrowed: freed with the request. */
+json_t *http_req_json(http_req *r, err *e) WUR;
+
+/* Query helpers with SPEC §2 errors naming the parameter: absent gives
+ * `def`; present must be an integer in [min, max] (never clamped). */
+bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_t min,
+                        int64_t max, int64_t *out, err *e) WUR;
+/* "true"/"false"/"1"/"0"; absent gives def. */
+bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *out,
+                         err *e) WUR;
+
+/* --- the response (exactly one per request) --- */
+void http_reply_json(http_req *r, int status, json_t *body); /* steals body */
+/* A body already serialised as JSON (malloc'd; the server takes it). */
+void http_reply_json_text(http_req *r, int status, char *text, size_t len);
+void http_reply_err(http_req *r, const err *e);              /* the error body of SPEC §2 */
+void http_reply_error(http_req *r, err_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_reply_empty(http_req *r, int status); /* no body (204) */
+/* Adds a header to the response (before or after the reply call). */
+void http_reply_header(http_req *r, const char *name, const char *value);
+
+/*
+ * A streamed response (SSE). `fill` is called from the connection's thread
+ * to produce the next bytes: it may block, and returns the number of bytes
+ * written into buf (at most max, > 0), or -1 to end the stream. `done` is
+ * called once when the stream ends or the client goes away (may be NULL).
+ */
+typedef ssize_t (*http_stream_fill)(void *ctx, char *buf, size_t max);
+void http_reply_stream(http_req *r, int status, const char *content_type,
+                       http_stream_fill fill, void *ctx, void (*done)(void *ctx));
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * jsonw.h - writing JSON text straight into a buf, for hot read paths that
+ * splice stored JSON (payloads) into a response without parsing it again.
+ */
+#ifndef ESKIT_JSONW_H
+#define ESKIT_JSONW_H
+
+#include "buf.h"
+
+/* Appends s as a JSON string literal (quoted, escaped). 0, or -1 when full. */
+int jsonw_string(buf *b, const char *s) WUR;
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * jsonx.h - jansson helpers: parsing request bodies with SPEC §2 errors, and
+ * reading typed members whose error messages name the field.
+ *
+ * Every getter returns true on success. On failure it fills `e` with
+ * invalid_argument and a message naming `field` (the dotted path the client
+ * sees, e.g. "originator.version").
+ */
+#ifndef ESKIT_JSONX_H
+#define ESKIT_JSONX_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Parses one JSON text (UTF-8 checked, nesting depth bounded, integers
+ * beyond int64 refused). Returns a new reference, or NULL and e set (400). */
+json_t *jsonx_parse(const char *data, size_t len, err *e) WUR;
+
+/* Compact serialisation; the caller frees the string. NULL on OOM. */
+char *jsonx_dump(const json_t *v);
+
+/* `obj` may be NULL (then the member is absent). `*present` (may be NULL)
+ * says whether the member was there and not null. */
+bool jsonx_get_int(const json_t *obj, const char *key, const char *field, bool required,
+                   int64_t min, int64_t max, int64_t *out, bool *present, err *e) WUR;
+/* Borrowed string (lives as long as obj). */
+bool jsonx_get_string(const json_t *obj, const char *key, const char *field, bool required,
+                      const char **out, err *e) WUR;
+bool jsonx_get_bool(const json_t *obj, const char *key, const char *field, bool required,
+                    bool *out, err *e) WUR;
+/* Borrowed object member (must be a JSON object when present). */
+bool jsonx_get_object(const json_t *obj, const char *key, const char *field, bool required,
+                      json_t **out, err *e) WUR;
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * service.h - what every service's main() does the same way: the common
+ * configuration variables, logging set-up, and signals (SIGTERM/SIGINT stop
+ * the service gracefully; SIGPIPE is ignored).
+ */
+#ifndef ESKIT_SERVICE_H
+#define ESKIT_SERVICE_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct service_common {
+    const char *listen;
+    const char *api_token;
+    int64_t max_body;
+    const char *log_format;
+    const char *log_level;
+} service_common;
+
+/* The config_var entries every service has; `c` is a service_common. */
+#define SERVICE_COMMON_VARS(c, default_listen)                                                \
+    {"ESKIT_LISTEN", CONFIG_STRING, default_listen, "HOST:PORT to listen on", 0, 0, NULL,      \
+     &(c).listen},                                                                             \
+    {"ESKIT_API_TOKEN", CONFIG_STRING, NULL,                                                   \
+     "when set, /v1/... requests need 'Authorization: Bearer <token>'", 0, 0, NULL,            \
+     &(c).api_token},                                                                          \
+    {"ESKIT_MAX_BODY_BYTES", CONFIG_INT, "1048576", "largest request body, in bytes", 1,      \
+     1073741824, NULL, &(c).max_body},                                                         \
+    {"ESKIT_LOG_FORMAT", CONFIG_STRING, "text", "log lines on stderr: text or json", 0, 0,     \
+     "text|json", &(c).log_format},                                                            \
+    {"ESKIT_LOG_LEVEL", CONFIG_STRING, "info", "least severe level logged", 0, 0,              \
+     "debug|info|warn|error", &(c).log_level}
+
+/* Sets up logging from the common variables. */
+void service_log_init(const char *service, const service_common *c);
+
+/* Blocks SIGTERM and SIGINT in the calling thread (threads created later
+ * inherit the mask) and ignores SIGPIPE. Call first thing in main(). */
+void service_signals_block(void);
+/* Waits for SIGTERM or SIGINT; returns the signal number. */
+int service_signals_wait(void);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * validate.c - the syntax of SPEC §2: ids, entity types, event types and the
+ * log selectors of GET /v1/logs. Handlers call these before anything touches
+ * storage, so every malformed name is refused with 400 in one consistent way.
+ * Pure functions over ASCII; no locale, no allocation.
+ */
+#include "validate.h"
+
+#include <string.h>
+
+static bool validate_alnum(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* A character of an entity-type segment or an event name: A-Z a-z 0-9 _ - */
+static bool validate_name_char(char c)
+{
+    return validate_alnum(c) || c == '_' || c == '-';
+}
+
+bool validate_id(const char *s)
+{
+    if (s == NULL)
+        return false;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= VALIDATE_ID_MAX)
+            return false;
+        if (!validate_alnum(c) && c != '.' && c != '_' && c != ':' && c != '@' && c != '-')
+            return false;
+    }
+    return n > 0;
+}
+
+/* Checks the first `len` bytes of s as one or more non-empty segments joined
+ * by single dots. Sets *last_dot to the index of the last dot, or -1. */
+static bool validate_segments(const char *s, size_t len, long *last_dot)
+{
+    if (len == 0 || len > VALIDATE_TYPE_MAX)
+        return false;
+    size_t seg = 0; /* length of the current segment */
+    *last_dot = -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (seg == 0)
+                return false; /* leading dot or ".." */
+            seg = 0;
+            *last_dot = (long)i;
+        } else if (validate_name_char(c)) {
+            seg++;
+        } else {
+            return false;
+        }
+    }
+    return seg > 0; /* no trailing dot */
+}
+
+bool validate_entity_type(const char *s)
+{
+    long last_dot;
+    return s != NULL && validate_segments(s, strlen(s), &last_dot);
+}
+
+bool validate_event_type(const char *s, size_t *entity_len)
+{
+    long last_dot;
+    if (s == NULL || !validate_segments(s, strlen(s), &last_dot) || last_dot < 0)
+        return false; /* an event type needs an entity type and an event name */
+    if (entity_len)
+        *entity_len = (size_t)last_dot;
+    return true;
+}
+
+/* One event name: a single segment of A-Z a-z 0-9 _ - */
+static bool validate_event_name(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!validate_name_char(s[i]))
+            return false;
+    return true;
+}
+
+bool validate_selector(const char *s, log_selector *out)
+{
+    if (s == NULL)
+        return false;
+    size_t len = strlen(s);
+    /* A selector never needs to be longer than the event types it matches. */
+    if (len == 0 || len > VALIDATE_TYPE_MAX)
+        return false;
+    if (strcmp(s, "*") == 0) {
+        out->entity[0] = '\0';
+        out->event[0] = '\0';
+        return true;
+    }
+    const char *dot = strrchr(s, '.');
+    if (dot == NULL)
+        return false;
+    size_t left_len = (size_t)(dot - s);
+    const char *right = dot + 1;
+    size_t right_len = len - left_len - 1;
+
+    long last_dot;
+    bool left_any = left_len == 1 && s[0] == '*';
+    bool right_any = right_len == 1 && right[0] == '*';
+    if (!left_any && !validate_segments(s, left_len, &last_dot))
+        return false;
+    if (!right_any && !validate_event_name(right, right_len))
+        return false;
+
+    /* Both sides are shorter than len <= VALIDATE_TYPE_MAX: they fit. */
+    if (left_any) {
+        out->entity[0] = '\0';
+    } else {
+        memcpy(out->entity, s, left_len);
+        out->entity[left_len] = '\0';
+    }
+    if (right_any) {
+        out->event[0] = '\0';
+    } else {
+        memcpy(out->event, right, right_len);
+        out->event[right_len] = '\0';
+    }
+    return true;
+}

@@ -1,0 +1,30 @@
+/*
+ * validate.h - the syntactic rules of SPEC §2: ids, entity types, event
+ * types and log selectors. Pure functions, no allocation.
+ */
+#ifndef ESKIT_VALIDATE_H
+#define ESKIT_VALIDATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VALIDATE_ID_MAX 128
+#define VALIDATE_TYPE_MAX 200
+
+/* 1-128 characters of A-Z a-z 0-9 . _ : @ - */
+bool validate_id(const char *s);
+/* One or more segments of A-Z a-z 0-9 _ - joined by '.', at most 200 chars. */
+bool validate_entity_type(const char *s);
+/* An entity type, '.', an event name; on success *entity_len is the length
+ * of the entity type (the event name starts at s + *entity_len + 1). */
+bool validate_event_type(const char *s, size_t *entity_len);
+
+/* A log selector: "*", or ENTITY.EVENT where either side may be "*". */
+typedef struct log_selector {
+    char entity[VALIDATE_TYPE_MAX + 1]; /* "" = any */
+    char event[VALIDATE_TYPE_MAX + 1];  /* "" = any */
+} log_selector;
+
+bool validate_selector(const char *s, log_selector *out);
+
+#endif

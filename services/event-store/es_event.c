@@ -1,0 +1,195 @@
+/*
+ * es_event.c - validation of append requests and rendering of events.
+ *
+ * Validation happens here, before anything reaches the committer, so that a
+ * bad request is refused with a message naming the field ("events[3].
+ * originator.version") and nothing is written.
+ */
+#include "es_event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonx.h"
+#include "jsonw.h"
+#include "timefmt.h"
+#include "validate.h"
+
+/* Parses one event object; `where` prefixes field names ("" or "events[3]."). */
+static bool es_event_parse_one(const json_t *obj, const char *where, int64_t now,
+                               es_event *ev, err *e)
+{
+    char f[64];
+    json_t *orig = NULL;
+    const char *s = NULL;
+    bool present = false;
+
+    if (!json_is_object(obj)) {
+        err_set(e, ERR_INVALID_ARGUMENT, "%s must be a JSON object",
+                *where ? where : "the event");
+        if (*where)
+            e->message[strlen(where) - 1] = ' '; /* drop the trailing '.' */
+        return false;
+    }
+    memset(ev, 0, sizeof *ev);
+    snprintf(f, sizeof f, "%soriginator", where);
+    if (!jsonx_get_object(obj, "originator", f, true, &orig, e))
+        return false;
+    snprintf(f, sizeof f, "%soriginator.id", where);
+    if (!jsonx_get_string(orig, "id", f, true, &ev->originator_id, e))
+        return false;
+    if (!validate_id(ev->originator_id)) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "%s must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ -", f);
+        return false;
+    }
+    snprintf(f, sizeof f, "%soriginator.version", where);
+    if (!jsonx_get_int(orig, "version", f, false, 1, INT64_MAX, &ev->want_version, &present,
+                       e))
+        return false;
+    if (!present)
+        ev->want_version = 0;
+    snprintf(f, sizeof f, "%sevent_type", where);
+    if (!jsonx_get_string(obj, "event_type", f, true, &ev->event_type, e))
+        return false;
+    if (!validate_event_type(ev->event_type, &ev->entity_len)) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "%s must be an entity type and an event name joined by '.', of A-Z a-z 0-9 _ -, "
+                "at most 200 characters (e.g. User.Created)",
+                f);
+        return false;
+    }
+    ev->payload = json_object_get(obj, "payload");
+    if (!ev->payload) {
+        err_set(e, ERR_INVALID_ARGUMENT, "%spayload is required", where);
+        return false;
+    }
+    snprintf(f, sizeof f, "%soccurred_on", where);
+    if (!jsonx_get_string(obj, "occurred_on", f, false, &s, e))
+        return false;
+    if (s) {
+        if (!timefmt_parse(s, &ev->occurred_on)) {
+            err_set(e, ERR_INVALID_ARGUMENT,
+                    "%s must be an RFC 3339 timestamp such as 2026-11-22T14:33:00.123Z", f);
+            return false;
+        }
+    } else {
+        ev->occurred_on = now;
+    }
+    return true;
+}
+
+/* Inside a batch, the given versions of one stream must be consecutive: for
+ * the k-th event of a stream (k from 0), version - k is the same for all. */
+static bool es_event_check_consecutive(const es_event *evs, size_t n, err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!evs[i].want_version)
+            continue;
+        int64_t k = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(evs[j].originator_id, evs[i].originator_id) != 0)
+                continue;
+            if (j == i)
+                break;
+            k++;
+        }
+        /* compare with the first earlier event of the stream that has a version */
+        int64_t kj = 0;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(evs[j].originator_id, evs[i].originator_id) != 0)
+                continue;
+            if (evs[j].want_version && evs[j].want_version - kj != evs[i].want_version - k) {
+                err_set(e, ERR_INVALID_ARGUMENT,
+                        "events[%zu].originator.version: events of stream %s in a batch must "
+                        "have consecutive versions",
+                        i, evs[i].originator_id);
+                return false;
+            }
+            kj++;
+        }
+        if (evs[i].want_version - k < 1) {
+            err_set(e, ERR_INVALID_ARGUMENT,
+                    "events[%zu].originator.version: the events before it in this batch need "
+                    "versions below 1",
+                    i);
+            return false;
+        }
+    }
+    return true;
+}
+
+es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err *e)
+{
+    es_event *evs = NULL;
+    int64_t now = timefmt_now_ms();
+    if (!json_is_object(body)) {
+        err_set(e, ERR_INVALID_ARGUMENT, "the body must be a JSON object: an event or {\"events\": [...]}");
+        return NULL;
+    }
+    const json_t *list = json_object_get(body, "events");
+    if (!list) {
+        evs = calloc(1, sizeof *evs);
+        if (!evs) {
+            err_set(e, ERR_INTERNAL, "out of memory");
+            return NULL;
+        }
+        if (!es_event_parse_one(body, "", now, evs, e))
+            goto fail;
+        *n = 1;
+        *batch = false;
+        return evs;
+    }
+    if (!json_is_array(list)) {
+        err_set(e, ERR_INVALID_ARGUMENT, "events must be an array");
+        return NULL;
+    }
+    size_t count = json_array_size(list);
+    if (count < 1 || count > ES_BATCH_MAX) {
+        err_set(e, ERR_INVALID_ARGUMENT, "events must hold 1 to %d events, got %zu",
+                ES_BATCH_MAX, count);
+        return NULL;
+    }
+    evs = calloc(count, sizeof *evs);
+    if (!evs) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        char where[32];
+        snprintf(where, sizeof where, "events[%zu].", i);
+        if (!es_event_parse_one(json_array_get(list, i), where, now, &evs[i], e))
+            goto fail;
+    }
+    if (!es_event_check_consecutive(evs, count, e))
+        goto fail;
+    *n = count;
+    *batch = true;
+    return evs;
+fail:
+    free(evs);
+    return NULL;
+}
+
+int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
+                    const char *payload_json, int64_t occurred_on)
+{
+    char ts[TIMEFMT_LEN];
+    timefmt_format(occurred_on, ts);
+    if (buf_puts(b, "{\"originator\":{\"id\":") || jsonw_string(b, originator_id) ||
+        buf_printf(b, ",\"version\":%lld},\"event_type\":", (long long)version) ||
+        jsonw_string(b, event_type) || buf_puts(b, ",\"payload\":") ||
+        buf_puts(b, payload_json) || buf_printf(b, ",\"occurred_on\":\"%s\"}", ts))
+        return -1;
+    return 0;
+}
+
+json_t *es_event_to_json(const es_event *ev)
+{
+    char ts[TIMEFMT_LEN];
+    timefmt_format(ev->occurred_on, ts);
+    return json_pack("{s:{s:s, s:I}, s:s, s:O, s:s}", "originator", "id", ev->originator_id,
+                     "version", (json_int_t)ev->version, "event_type", ev->event_type,
+                     "payload", ev->payload, "occurred_on", ts);
+}

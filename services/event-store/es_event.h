@@ -1,0 +1,47 @@
+/*
+ * es_event.h - the event of SPEC §3: parsing an append request into
+ * validated es_event structs, and rendering events as JSON.
+ */
+#ifndef ES_EVENT_H
+#define ES_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define ES_BATCH_MAX 1000
+
+typedef struct es_event {
+    /* from the request (strings and payload borrowed from the request JSON) */
+    const char *originator_id;
+    int64_t want_version; /* 0: append at the next version */
+    const char *event_type;
+    size_t entity_len;    /* event_type[0..entity_len) is the entity type */
+    json_t *payload;
+    int64_t occurred_on;  /* ms since the epoch */
+    /* filled by the append */
+    int64_t version;
+    int64_t log_id;
+} es_event;
+
+/*
+ * Parses the body of POST /v1/events: one event, or {"events": [...]} with 1
+ * to ES_BATCH_MAX events. Checks every field (SPEC §2 and §3) and, inside a
+ * batch, that the given versions of each stream are consecutive. Returns a
+ * malloc'd array of *n events (caller frees; strings stay owned by `body`),
+ * or NULL with e set (400). *batch says which form was used.
+ */
+es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err *e) WUR;
+
+/* Renders one event as the JSON object of SPEC §3, with the payload given as
+ * JSON text (spliced in as it is). 0, or -1 when the buffer is full. */
+int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
+                    const char *payload_json, int64_t occurred_on) WUR;
+
+/* The same as a jansson object, from a parsed event (new reference). */
+json_t *es_event_to_json(const es_event *ev);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * es_http_logs.c - GET /v1/logs (a page of the application log, with long
+ * poll) and GET /v1/logs/stream (the log as Server-Sent Events).
+ *
+ * Waiting never polls: a reader notes the log watch's generation, reads, and
+ * if nothing matched waits for the generation to move (a local commit or a
+ * PostgreSQL NOTIFY from another replica bumps it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "es_app.h"
+#include "es_store.h"
+#include "timefmt.h"
+#include "validate.h"
+
+#define ES_SSE_KEEPALIVE 10.0 /* seconds; SPEC: at least every 15 */
+#define ES_SSE_PAGE 200
+
+/* Reads from_id, selector and pipeline_id (shared by both endpoints). */
+static bool es_log_query_parse(http_req *r, es_log_query *q, err *e)
+{
+    memset(q, 0, sizeof *q);
+    if (!http_req_query_int(r, "from_id", 1, 0, INT64_MAX, &q->from_id, e))
+        return false;
+    if (q->from_id == 0)
+        q->from_id = 1;
+    const char *sel = http_req_query(r, "selector");
+    if (sel && !validate_selector(sel, &q->sel)) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "selector must be *, or ENTITY.EVENT where either side may be * "
+                "(User.*, *.Created, com.acme.User.Updated), got '%.100s'",
+                sel);
+        return false;
+    }
+    q->pipeline = http_req_query(r, "pipeline_id");
+    if (q->pipeline && !validate_entity_type(q->pipeline)) {
+        err_set(e, ERR_INVALID_ARGUMENT, "pipeline_id must be an entity type, got '%.100s'",
+                q->pipeline);
+        return false;
+    }
+    return true;
+}
+
+static bool es_log_read_once(es_app *app, const es_log_query *q, es_log_page *page, err *e)
+{
+    db *d = db_pool_acquire(app->pool, e);
+    if (!d)
+        return false;
+    bool ok = es_store_read_log(d, q, page, e);
+    db_pool_release(app->pool, d);
+    return ok;
+}
+
+void es_http_read_log(http_req *r)
+{
+    es_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    es_log_query q;
+    es_log_page page = {0};
+    int64_t wait = 0;
+    buf out;
+    buf_init(&out, (size_t)1 << 30);
+
+    if (!es_log_query_parse(r, &q, &e) ||
+        !http_req_query_int(r, "size", 20, 1, 1000, &q.size, &e) ||
+        !http_req_query_int(r, "wait", 0, 0, 60, &wait, &e))
+        goto fail;
+
+    double deadline = timefmt_mono() + (double)wait;
+    for (;;) {
+        uint64_t gen = watch_gen(app->log_watch);
+        if (!es_log_read_once(app, &q, &page, &e))
+            goto fail;
+        if (db_res_rows(page.rows) > 0 || !page.at_head || wait == 0 ||
+            timefmt_mono() >= deadline)
+            break;
+        es_log_page_free(&page);
+        if (!watch_wait(app->log_watch, gen, deadline))
+            wait = 0; /* stopping: answer with what there is now */
+    }
+
+    bool ok = buf_puts(&out, "{\"results\":[") == 0;
+    for (size_t i = 0; ok && i < db_res_rows(page.rows); i++)
+        ok = (i == 0 || buf_puts(&out, ",") == 0) && es_log_render_entry(&out, page.rows, i) == 0;
+    ok = ok && buf_printf(&out, "],\"next_from_id\":%lld,\"head_id\":%lld}",
+                          (long long)page.next_from_id, (long long)page.head_id) == 0;
+    if (!ok) {
+        err_set(&e, ERR_INTERNAL, "response too large");
+        goto fail;
+    }
+    size_t len = 0;
+    char *text = buf_take(&out, &len);
+    http_reply_json_text(r, 200, text, len);
+    goto done;
+fail:
+    http_reply_err(r, &e);
+done:
+    es_log_page_free(&page);
+    buf_free(&out);
+    err_clear(&e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server-Sent Events                                                       */
+
+typedef struct es_sse {
+    es_app *app;
+    es_log_query q;
+    char *pipeline; /* owned copy: the request is gone while we stream */
+    buf pending;
+    size_t off;
+    double last_sent;
+} es_sse;
+
+static void es_sse_free(void *ctx)
+{
+    es_sse *s = ctx;
+    buf_free(&s->pending);
+    free(s->pipeline);
+    free(s);
+}
+
+/* Reads the next page into s->pending. Returns 1 when something was
+ * queued, 0 when the scan is at the head with nothing new, -1 on error. */
+static int es_sse_fetch(es_sse *s)
+{
+    es_log_page page = {0};
+    err e = ERR_INIT;
+    s->q.size = ES_SSE_PAGE;
+    if (!es_log_read_once(s->app, &s->q, &page, &e)) {
+        err_clear(&e);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < db_res_rows(page.rows); i++) {
+        if (buf_printf(&s->pending, "id: %lld\ndata: ", (long long)db_res_int(page.rows, i, 0)) ||
+            es_log_render_entry(&s->pending, page.rows, i) || buf_puts(&s->pending, "\n\n")) {
+            rc = -1;
+            break;
+        }
+        rc = 1;
+    }
+    if (rc >= 0) {
+        bool moved = page.next_from_id != s->q.from_id;
+        s->q.from_id = page.next_from_id;
+        if (rc == 0 && !page.at_head && moved)
+            rc = 2; /* nothing matched in this stretch; keep scanning */
+    }
+    es_log_page_free(&page);
+    return rc;
+}
+
+static ssize_t es_sse_fill(void *ctx, char *out, size_t max)
+{
+    es_sse *s = ctx;
+    for (;;) {
+        if (s->off < s->pending.len) {
+            size_t n = s->pending.len - s->off;
+            if (n > max)
+                n = max;
+            memcpy(out, s->pending.data + s->off, n);
+            s->off += n;
+            if (s->off == s->pending.len) {
+                buf_reset(&s->pending);
+                s->off = 0;
+            }
+            s->last_sent = timefmt_mono();
+            return (ssize_t)n;
+        }
+        if (watch_stopped(s->app->log_watch))
+            return -1;
+        uint64_t gen = watch_gen(s->app->log_watch);
+        int rc = es_sse_fetch(s);
+        if (rc < 0)
+            return -1; /* the client reconnects with Last-Event-ID */
+        if (rc > 0)
+            continue;
+        double deadline = s->last_sent + ES_SSE_KEEPALIVE;
+        if (timefmt_mono() >= deadline) {
+            if (buf_puts(&s->pending, ": keepalive\n\n"))
+                return -1;
+            continue;
+        }
+        if (!watch_wait(s->app->log_watch, gen, deadline))
+            return -1;
+    }
+}
+
+void es_http_log_sse(http_req *r)
+{
+    es_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    es_sse *s = calloc(1, sizeof *s);
+    if (!s) {
+        http_reply_error(r, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    buf_init(&s->pending, (size_t)64 << 20);
+    s->app = app;
+    if (!es_log_query_parse(r, &s->q, &e))
+        goto fail;
+    const char *last = http_req_header(r, "Last-Event-ID");
+    if (last) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(last, &end, 10);
+        if (!*last || *end || errno || v < 0 || v == INT64_MAX) {
+            err_set(&e, ERR_INVALID_ARGUMENT, "Last-Event-ID must be a log id, got '%.64s'",
+                    last);
+            goto fail;
+        }
+        s->q.from_id = v + 1;
+    }
+    if (s->q.pipeline) {
+        s->pipeline = strdup(s->q.pipeline);
+        if (!s->pipeline) {
+            err_set(&e, ERR_INTERNAL, "out of memory");
+            goto fail;
+        }
+        s->q.pipeline = s->pipeline;
+    }
+    /* A first comment makes the headers go out at once (EventSource onopen). */
+    if (buf_puts(&s->pending, ": eskit log stream\nretry: 1000\n\n")) {
+        err_set(&e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    s->last_sent = timefmt_mono();
+    http_reply_stream(r, 200, "text/event-stream", es_sse_fill, s, es_sse_free);
+    return;
+fail:
+    http_reply_err(r, &e);
+    err_clear(&e);
+    es_sse_free(s);
+}

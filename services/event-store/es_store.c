@@ -1,0 +1,313 @@
+/*
+ * es_store.c - the statements of the event store and the read queries.
+ *
+ * The append path lives in es_append.c (it runs in the committer thread);
+ * this file holds the statement table both paths share and everything the
+ * request threads read. Where PostgreSQL and SQLite differ (JSON functions,
+ * the advisory lock, NOTIFY), the statement carries two texts: code above
+ * the table does not know which one runs.
+ */
+#include "es_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "es_event.h"
+#include "jsonx.h"
+#include "log.h"
+
+#define ES_EVENT_COLS "log_id, originator_id, version, event_type, payload, occurred_on"
+#define ES_LOG_SELECT "SELECT " ES_EVENT_COLS " FROM es_events WHERE log_id >= $1 AND log_id <= $2"
+#define ES_STREAM_COLS "id, entity_type, version, last_event_type, created_log_id, updated_log_id"
+
+static const db_stmt es_stmts[ES_STMT_COUNT] = {
+    [ES_PING] = {"SELECT 1", NULL},
+    /* Log ids are taken under this lock and it is held until commit, so ids
+     * become visible in increasing order across every writer and replica.
+     * SQLite's BEGIN IMMEDIATE is already the one-writer lock. */
+    [ES_LOCK] = {"SELECT pg_advisory_xact_lock(4242001)", "SELECT 1"},
+    [ES_HEAD] = {"SELECT COALESCE(MAX(log_id), 0) FROM es_events", NULL},
+    [ES_VERSIONS] = {"SELECT id, version FROM es_streams WHERE id IN "
+                     "(SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))",
+                     "SELECT id, version FROM es_streams WHERE id IN "
+                     "(SELECT value FROM json_each($1))"},
+    [ES_INSERT_EVENTS] =
+        {"INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
+         "event_name, payload, occurred_on) SELECT x.log_id, x.originator_id, x.version, "
+         "x.event_type, x.entity_type, x.event_name, COALESCE(x.payload, 'null'::jsonb), "
+         "x.occurred_on FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(log_id bigint, "
+         "originator_id text, version bigint, event_type text, entity_type text, event_name "
+         "text, payload jsonb, occurred_on bigint)",
+         "INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
+         "event_name, payload, occurred_on) SELECT value->>'log_id', value->>'originator_id', "
+         "value->>'version', value->>'event_type', value->>'entity_type', "
+         "value->>'event_name', value->'payload', value->>'occurred_on' FROM json_each($1)"},
+    [ES_UPSERT_STREAMS] =
+        {"INSERT INTO es_streams AS s (" ES_STREAM_COLS ") SELECT x.id, x.entity_type, "
+         "x.version, x.last_event_type, x.created_log_id, x.updated_log_id FROM "
+         "jsonb_to_recordset(CAST($1 AS jsonb)) AS x(id text, entity_type text, version "
+         "bigint, last_event_type text, created_log_id bigint, updated_log_id bigint) "
+         "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, last_event_type = "
+         "EXCLUDED.last_event_type, updated_log_id = EXCLUDED.updated_log_id",
+         "INSERT INTO es_streams (" ES_STREAM_COLS ") SELECT value->>'id', "
+         "value->>'entity_type', value->>'version', value->>'last_event_type', "
+         "value->>'created_log_id', value->>'updated_log_id' FROM json_each($1) WHERE true "
+         "ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_event_type = "
+         "excluded.last_event_type, updated_log_id = excluded.updated_log_id"},
+    [ES_NOTIFY] = {"SELECT pg_notify('" ES_NOTIFY_CHANNEL "', $1)", "SELECT $1"},
+    [ES_READ_STREAM] = {"SELECT version, event_type, payload, occurred_on FROM es_events "
+                        "WHERE originator_id = $1 AND version >= $2 AND version <= $3 "
+                        "ORDER BY version LIMIT $4",
+                        NULL},
+    [ES_GET_STREAM] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE id = $1", NULL},
+    [ES_LIST_STREAMS] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
+                         "AND created_log_id > $2 ORDER BY created_log_id LIMIT $3",
+                         NULL},
+    [ES_LOG_ALL] = {ES_LOG_SELECT " ORDER BY log_id LIMIT $3", NULL},
+    [ES_LOG_ENTITY] = {ES_LOG_SELECT " AND entity_type = $4 ORDER BY log_id LIMIT $3", NULL},
+    [ES_LOG_NAME] = {ES_LOG_SELECT " AND event_name = $4 ORDER BY log_id LIMIT $3", NULL},
+    [ES_LOG_ENTITY_NAME] = {ES_LOG_SELECT
+                            " AND entity_type = $4 AND event_name = $5 ORDER BY log_id LIMIT $3",
+                            NULL},
+    [ES_SNAP_PUT] = {"INSERT INTO es_snapshots (originator_id, version, payload) VALUES "
+                     "($1, $2, CAST($3 AS jsonb)) ON CONFLICT (originator_id, version) DO "
+                     "UPDATE SET payload = EXCLUDED.payload",
+                     "INSERT INTO es_snapshots (originator_id, version, payload) VALUES "
+                     "($1, $2, $3) ON CONFLICT (originator_id, version) DO UPDATE SET "
+                     "payload = excluded.payload"},
+    [ES_SNAP_GET] = {"SELECT version, payload FROM es_snapshots WHERE originator_id = $1 AND "
+                     "version <= $2 ORDER BY version DESC LIMIT 1",
+                     NULL},
+    [ES_STREAM_VERSION] = {"SELECT version FROM es_streams WHERE id = $1", NULL},
+};
+
+extern const db_migration schema_pg[];
+extern const db_migration schema_sqlite[];
+
+const db_spec es_db_spec = {
+    .name = "eskit-event-store",
+    .stmts = es_stmts,
+    .nstmts = ES_STMT_COUNT,
+    .pg_migrations = schema_pg,
+    .sqlite_migrations = schema_sqlite,
+};
+
+void es_store_fail(err *e, db_status st, const char *what)
+{
+    if (e->message[0])
+        log_warn("database: %s: %s", what, e->message);
+    if (st == DB_ERR_UNAVAILABLE)
+        err_set(e, ERR_UNAVAILABLE, "database unavailable while %s", what);
+    else
+        err_set(e, ERR_INTERNAL, "database error while %s", what);
+}
+
+bool es_store_head(db *d, int64_t *head, err *e)
+{
+    db_res *r = NULL;
+    db_status st = db_exec(d, ES_HEAD, NULL, 0, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading the log head");
+        return false;
+    }
+    *head = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
+    db_res_free(r);
+    return true;
+}
+
+bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64_t limit,
+                          buf *out, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(id), DB_INT(from), DB_INT(to), DB_INT(limit)};
+    db_status st = db_exec(d, ES_READ_STREAM, p, 4, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading a stream");
+        return false;
+    }
+    bool ok = buf_puts(out, "{\"events\":[") == 0;
+    for (size_t i = 0; ok && i < db_res_rows(r); i++) {
+        ok = (i == 0 || buf_puts(out, ",") == 0) &&
+             es_event_render(out, id, db_res_int(r, i, 0), db_res_text(r, i, 1),
+                             db_res_text(r, i, 2), db_res_int(r, i, 3)) == 0;
+    }
+    ok = ok && buf_puts(out, "]}") == 0;
+    db_res_free(r);
+    if (!ok)
+        err_set(e, ERR_INTERNAL, "response too large");
+    return ok;
+}
+
+static json_t *es_stream_row(const db_res *r, size_t i)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:I, s:I}", "id", db_res_text(r, i, 0),
+                     "entity_type", db_res_text(r, i, 1), "version",
+                     (json_int_t)db_res_int(r, i, 2), "last_event_type", db_res_text(r, i, 3),
+                     "created_log_id", (json_int_t)db_res_int(r, i, 4), "updated_log_id",
+                     (json_int_t)db_res_int(r, i, 5));
+}
+
+json_t *es_store_get_stream(db *d, const char *id, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(id)};
+    db_status st = db_exec(d, ES_GET_STREAM, p, 1, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading a stream");
+        return NULL;
+    }
+    json_t *out = NULL;
+    if (db_res_rows(r) == 0)
+        err_set(e, ERR_NOT_FOUND, "stream %s does not exist", id);
+    else
+        out = es_stream_row(r, 0);
+    db_res_free(r);
+    return out;
+}
+
+json_t *es_store_list_streams(db *d, const char *entity_type, int64_t after, int64_t limit,
+                              err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(entity_type), DB_INT(after), DB_INT(limit + 1)};
+    db_status st = db_exec(d, ES_LIST_STREAMS, p, 3, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "listing streams");
+        return NULL;
+    }
+    json_t *list = json_array();
+    size_t n = db_res_rows(r);
+    size_t shown = n > (size_t)limit ? (size_t)limit : n;
+    for (size_t i = 0; i < shown; i++)
+        json_array_append_new(list, es_stream_row(r, i));
+    json_t *next = json_null();
+    if (n > shown)
+        next = json_string(db_res_text(r, shown - 1, 4));
+    db_res_free(r);
+    return json_pack("{s:o, s:o}", "streams", list, "next_after", next);
+}
+
+bool es_store_read_log(db *d, const es_log_query *q, es_log_page *page, err *e)
+{
+    memset(page, 0, sizeof *page);
+    int64_t head = 0;
+    if (!es_store_head(d, &head, e))
+        return false;
+    page->head_id = head;
+    /* Bound the scan so that a narrow selector over a long log costs a
+     * bounded amount per request; the reader resumes at next_from_id. */
+    int64_t bound = head;
+    if (q->from_id <= head && head - q->from_id >= ES_LOG_SCAN_BUDGET)
+        bound = q->from_id + ES_LOG_SCAN_BUDGET - 1;
+    page->at_head = bound == head;
+
+    const char *entity = q->sel.entity[0] ? q->sel.entity : NULL;
+    const char *name = q->sel.event[0] ? q->sel.event : NULL;
+    if (q->pipeline) {
+        if (entity && strcmp(entity, q->pipeline) != 0) {
+            /* the selector and the pipeline can never both match */
+            page->next_from_id = q->from_id > bound ? q->from_id : bound + 1;
+            page->rows = NULL;
+            return true;
+        }
+        entity = q->pipeline;
+    }
+    db_param p[5] = {DB_INT(q->from_id), DB_INT(bound), DB_INT(q->size)};
+    int np = 3;
+    es_stmt stmt = ES_LOG_ALL;
+    if (entity && name) {
+        stmt = ES_LOG_ENTITY_NAME;
+        p[np++] = DB_TEXT(entity);
+        p[np++] = DB_TEXT(name);
+    } else if (entity) {
+        stmt = ES_LOG_ENTITY;
+        p[np++] = DB_TEXT(entity);
+    } else if (name) {
+        stmt = ES_LOG_NAME;
+        p[np++] = DB_TEXT(name);
+    }
+    db_status st = db_exec(d, stmt, p, np, &page->rows, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading the log");
+        return false;
+    }
+    size_t n = db_res_rows(page->rows);
+    if (n == (size_t)q->size) {
+        page->next_from_id = db_res_int(page->rows, n - 1, 0) + 1;
+        page->at_head = page->next_from_id > head;
+    } else {
+        page->next_from_id = q->from_id > bound ? q->from_id : bound + 1;
+    }
+    return true;
+}
+
+void es_log_page_free(es_log_page *page)
+{
+    db_res_free(page->rows);
+    page->rows = NULL;
+}
+
+int es_log_render_entry(buf *b, const db_res *r, size_t i)
+{
+    if (buf_printf(b, "{\"id\":%lld,\"event\":", (long long)db_res_int(r, i, 0)) ||
+        es_event_render(b, db_res_text(r, i, 1), db_res_int(r, i, 2), db_res_text(r, i, 3),
+                        db_res_text(r, i, 4), db_res_int(r, i, 5)) ||
+        buf_puts(b, "}"))
+        return -1;
+    return 0;
+}
+
+bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *payload_json,
+                           err *e)
+{
+    db_res *r = NULL;
+    db_param p1[] = {DB_TEXT(id)};
+    db_status st = db_exec(d, ES_STREAM_VERSION, p1, 1, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading a stream version");
+        return false;
+    }
+    int64_t current = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
+    db_res_free(r);
+    if (version > current) {
+        err_set_details(e, ERR_CONFLICT, json_pack("{s:I}", "current_version", (json_int_t)current),
+                        "stream %s is at version %lld; a snapshot at version %lld cannot exist yet",
+                        id, (long long)current, (long long)version);
+        return false;
+    }
+    db_param p2[] = {DB_TEXT(id), DB_INT(version), DB_TEXT(payload_json)};
+    st = db_exec(d, ES_SNAP_PUT, p2, 3, NULL, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "saving a snapshot");
+        return false;
+    }
+    return true;
+}
+
+json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(id), DB_INT(max_version)};
+    db_status st = db_exec(d, ES_SNAP_GET, p, 2, &r, e);
+    if (st != DB_OK) {
+        es_store_fail(e, st, "reading a snapshot");
+        return NULL;
+    }
+    json_t *out = NULL;
+    if (db_res_rows(r) == 0) {
+        err_set(e, ERR_NOT_FOUND, "no snapshot of stream %s at or below version %lld", id,
+                (long long)max_version);
+    } else {
+        err pe = ERR_INIT;
+        const char *text = db_res_text(r, 0, 1);
+        json_t *payload = jsonx_parse(text, strlen(text), &pe);
+        err_clear(&pe);
+        if (!payload)
+            err_set(e, ERR_INTERNAL, "a stored snapshot is not valid JSON");
+        else
+            out = json_pack("{s:I, s:o}", "version", (json_int_t)db_res_int(r, 0, 0),
+                            "payload", payload);
+    }
+    db_res_free(r);
+    return out;
+}

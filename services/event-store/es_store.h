@@ -1,0 +1,90 @@
+/*
+ * es_store.h - the event store's storage: its statements and schema (one
+ * db_spec for both back ends) and the queries behind each endpoint. Every
+ * function takes a connection from the caller and never decides which back
+ * end it runs on.
+ */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "db.h"
+#include "err.h"
+#include "validate.h"
+
+typedef enum es_stmt {
+    ES_PING,
+    ES_LOCK,
+    ES_HEAD,
+    ES_VERSIONS,
+    ES_INSERT_EVENTS,
+    ES_UPSERT_STREAMS,
+    ES_NOTIFY,
+    ES_READ_STREAM,
+    ES_GET_STREAM,
+    ES_LIST_STREAMS,
+    ES_LOG_ALL,
+    ES_LOG_ENTITY,
+    ES_LOG_NAME,
+    ES_LOG_ENTITY_NAME,
+    ES_SNAP_PUT,
+    ES_SNAP_GET,
+    ES_STREAM_VERSION,
+    ES_STMT_COUNT
+} es_stmt;
+
+extern const db_spec es_db_spec;
+
+#define ES_NOTIFY_CHANNEL "eskit_log"
+#define ES_LOG_SCAN_BUDGET 50000 /* entries one log read may scan past */
+
+/* The highest log id visible (0 for an empty log). */
+bool es_store_head(db *d, int64_t *head, err *e) WUR;
+
+/* Appends {"events":[...]} for versions [from, to] of a stream, at most
+ * `limit`, to out. */
+bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64_t limit,
+                          buf *out, err *e) WUR;
+
+/* One stream as a new JSON object; NULL with e = not_found when unknown. */
+json_t *es_store_get_stream(db *d, const char *id, err *e) WUR;
+
+/* A page of streams of one entity type created after log id `after`:
+ * {"streams": [...], "next_after": "…" | null} as a new object. */
+json_t *es_store_list_streams(db *d, const char *entity_type, int64_t after, int64_t limit,
+                              err *e) WUR;
+
+/* A log read: entries from `from_id` matching the filters. */
+typedef struct es_log_query {
+    int64_t from_id;     /* >= 1 */
+    int64_t size;        /* 1..1000 */
+    log_selector sel;
+    const char *pipeline; /* NULL or an entity type */
+} es_log_query;
+
+typedef struct es_log_page {
+    db_res *rows;         /* log_id, originator_id, version, event_type, payload, occurred_on */
+    int64_t head_id;
+    int64_t next_from_id;
+    bool at_head;         /* the scan reached the head: waiting makes sense */
+} es_log_page;
+
+bool es_store_read_log(db *d, const es_log_query *q, es_log_page *page, err *e) WUR;
+void es_log_page_free(es_log_page *page);
+/* Renders row i of a page as {"id": N, "event": {...}}. */
+int es_log_render_entry(buf *b, const db_res *rows, size_t i) WUR;
+
+/* Snapshots. put: 409 when version > the stream's current version. get:
+ * the newest at or below max_version, as {"version", "payload"}; NULL with
+ * e = not_found when none. */
+bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *payload_json,
+                           err *e) WUR;
+json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e) WUR;
+
+/* Fills e from a failed statement: unavailable stays unavailable, anything
+ * else becomes internal. */
+void es_store_fail(err *e, db_status st, const char *what);
+
+#endif

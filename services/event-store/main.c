@@ -1,0 +1,152 @@
+/*
+ * main.c - eskit-event-store: append-only streams and one ordered
+ * application log over HTTP (SPEC §3).
+ *
+ * Reads like a script: configuration, logging, storage (a pool for readers,
+ * one committer thread for writers, a listener for other replicas'
+ * commits), metrics, the HTTP server; then wait for SIGTERM/SIGINT and stop
+ * in reverse order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "db.h"
+#include "es_app.h"
+#include "es_listen.h"
+#include "es_store.h"
+#include "log.h"
+#include "service.h"
+
+static service_common es_common;
+static const char *es_db_url;
+static int64_t es_pool_size;
+
+static const config_var es_config[] = {
+    SERVICE_COMMON_VARS(es_common, "127.0.0.1:8080"),
+    {"ESKIT_DATABASE_URL", CONFIG_STRING, "sqlite:data/event-store.db",
+     "postgres://... or postgresql://... (libpq), or sqlite:PATH", 0, 0, NULL, &es_db_url},
+    {"ESKIT_DB_POOL_SIZE", CONFIG_INT, "16", "database connections for readers", 1, 512, NULL,
+     &es_pool_size},
+};
+
+/* /readyz: the database answers. */
+static bool es_ready(void *ctx, err *e)
+{
+    es_app *app = ctx;
+    db *d = db_pool_acquire(app->pool, e);
+    if (!d)
+        return false;
+    db_status st = db_exec(d, ES_PING, NULL, 0, NULL, e);
+    db_pool_release(app->pool, d);
+    if (st != DB_OK) {
+        err_set(e, ERR_UNAVAILABLE, "database unavailable");
+        return false;
+    }
+    return true;
+}
+
+/* Before each scrape: the log head, read from the database. */
+static void es_collect(void *ctx)
+{
+    es_app *app = ctx;
+    err e = ERR_INIT;
+    int64_t head = 0;
+    db *d = db_pool_acquire(app->pool, &e);
+    if (d) {
+        if (es_store_head(d, &head, &e))
+            metrics_set(app->m_head, NULL, (double)head);
+        db_pool_release(app->pool, d);
+    }
+    err_clear(&e);
+}
+
+int main(int argc, char **argv)
+{
+    es_app app = {0};
+    es_listener *listener = NULL;
+    http_server *server = NULL;
+    err e = ERR_INIT;
+    int rc = 1;
+
+    service_signals_block();
+    int cr = config_load("eskit-event-store",
+                         "The eskit event store: streams of events and one ordered application "
+                         "log, over HTTP/JSON.",
+                         es_config, sizeof es_config / sizeof es_config[0], argc, argv);
+    if (cr != 0)
+        return cr > 0 ? 0 : 2;
+    service_log_init("event-store", &es_common);
+    if (!db_url_valid(es_db_url)) {
+        log_error("ESKIT_DATABASE_URL must be postgres://..., postgresql://... or sqlite:PATH");
+        return 2;
+    }
+
+    /* 1. storage: readers' pool, the committer, the listener */
+    app.db_url = es_db_url;
+    app.log_watch = watch_new();
+    app.pool = db_pool_new(es_db_url, &es_db_spec, (int)es_pool_size);
+    if (!app.log_watch || !app.pool)
+        goto out;
+    app.committer = es_committer_start(es_db_url, app.log_watch);
+    listener = es_listener_start(es_db_url, app.log_watch);
+    if (!app.committer || !listener)
+        goto out;
+
+    /* 2. metrics */
+    app.metrics = metrics_new();
+    if (!app.metrics)
+        goto out;
+    app.m_appended = metrics_counter(app.metrics, "eskit_events_appended_total",
+                                     "Events appended through this process.", NULL);
+    app.m_head = metrics_gauge(app.metrics, "eskit_log_head_id",
+                               "The highest application log id visible.", NULL);
+    metrics_on_render(app.metrics, es_collect, &app);
+
+    /* 3. HTTP */
+    http_server_config hc = {
+        .service = "event-store",
+        .listen = es_common.listen,
+        .api_token = es_common.api_token,
+        .max_body = (size_t)es_common.max_body,
+        .routes = es_routes,
+        .nroutes = es_nroutes,
+        .app = &app,
+        .ready = es_ready,
+        .metrics = app.metrics,
+    };
+    server = http_server_start(&hc, &e);
+    if (!server) {
+        log_error("%s", e.message);
+        goto out;
+    }
+    log_info("listening on %s (database %s)", es_common.listen,
+             es_db_url[0] == 's' ? es_db_url : "postgresql");
+    {
+        /* A first connection now, so that the schema exists early; failure
+         * is fine: the service starts anyway and answers 503 until it can. */
+        err pe = ERR_INIT;
+        db *d = db_pool_acquire(app.pool, &pe);
+        if (d)
+            db_pool_release(app.pool, d);
+        else
+            log_warn("database not reachable yet: %s", pe.message);
+        err_clear(&pe);
+    }
+
+    int sig = service_signals_wait();
+    log_info("signal %d: stopping", sig);
+    rc = 0;
+
+out:
+    /* Wake long polls and streams so that they answer and end. */
+    if (app.log_watch)
+        watch_stop(app.log_watch);
+    http_server_stop(server, 10000);
+    es_listener_stop(listener);
+    es_committer_stop(app.committer);
+    db_pool_free(app.pool);
+    metrics_free(app.metrics);
+    watch_free(app.log_watch);
+    err_clear(&e);
+    return rc;
+}
