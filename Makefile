@@ -83,7 +83,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBESKIT) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -o $@ $< $(LIBESKIT) $(LIBS) -lcriterion $(LDFLAGS)
 
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t --jobs 2; done
+	@tools/with-pg.sh tools/unit.sh $(UNIT_BIN)
 
 integration: $(BINS)
 	ESKIT_BIN_DIR=$(abspath $(BUILD)/bin) ESKIT_SANITIZE=$(SANITIZE) \

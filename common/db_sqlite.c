@@ -120,9 +120,19 @@ done:
 }
 
 /* Runs SQL that has no parameters (pragmas, BEGIN, migrations). */
+/* Runs SQL without results. Switching to WAL needs a lock that the busy
+ * handler does not wait for, so a locked database is retried here (about 5 s)
+ * when several connections open a new file at once. */
 static int db_sqlite_run(db_sqlite *s, const char *sql)
 {
-    return sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 500; i++) {
+        rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        sqlite3_sleep(10);
+    }
+    return rc;
 }
 
 /* Applies the spec's missing migrations in one IMMEDIATE transaction.

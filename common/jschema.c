@@ -10,7 +10,6 @@
  */
 #include "jschema_int.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,108 +27,28 @@ typedef struct jschema_cc { /* the state of one compile walk */
     int depth;
 } jschema_cc;
 
-static jschema_node *cc_schema(jschema_cc *cc, const json_t *v, const char *base);
-
-/* --- the src -> node table ----------------------------------------------------- */
-
-static size_t jschema_hash(const json_t *p, size_t cap)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 29;
-    x *= 0x9E3779B97F4A7C15ULL;
-    return (size_t)(x >> 32) & (cap - 1);
-}
-
-jschema_node *jschema_find(const jschema *s, const json_t *v)
-{
-    if (!s->map)
-        return NULL;
-    for (size_t i = jschema_hash(v, s->map_cap); s->map[i].key; i = (i + 1) & (s->map_cap - 1))
-        if (s->map[i].key == v)
-            return s->map[i].node;
-    return NULL;
-}
-
-static void jschema_map_put(jschema *s, jschema_node *n)
-{
-    size_t i = jschema_hash(n->src, s->map_cap);
-    while (s->map[i].key)
-        i = (i + 1) & (s->map_cap - 1);
-    s->map[i].key = n->src;
-    s->map[i].node = n;
-}
-
-/* A new node for `v`, recorded in s. NULL on OOM. */
-static jschema_node *jschema_node_new(jschema *s, const json_t *v)
-{
-    if (s->n_nodes == s->cap_nodes) {
-        size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
-        jschema_node **nodes = realloc(s->nodes, cap * sizeof *nodes);
-        if (!nodes)
-            return NULL;
-        s->nodes = nodes;
-        s->cap_nodes = cap;
-    }
-    if ((s->n_nodes + 1) * 2 > s->map_cap) {
-        size_t cap = s->map_cap ? s->map_cap * 2 : 64;
-        struct jschema_slot *map = calloc(cap, sizeof *map);
-        if (!map)
-            return NULL;
-        struct jschema_slot *old = s->map;
-        s->map = map;
-        s->map_cap = cap;
-        for (size_t i = 0; i < s->n_nodes; i++)
-            jschema_map_put(s, s->nodes[i]);
-        free(old);
-    }
-    jschema_node *n = calloc(1, sizeof *n);
-    if (!n)
-        return NULL;
-    n->src = v;
-    n->boolean = -1;
-    n->max_length = n->min_length = n->max_items = n->min_items = -1;
-    n->max_props = n->min_props = -1;
-    s->nodes[s->n_nodes++] = n;
-    jschema_map_put(s, n);
-    return n;
-}
-
-static void jschema_node_free(jschema_node *n)
-{
-    free(n->ref_uri);
-    pcre2_code_free(n->pattern_re);
-    free(n->items_tuple.v);
-    free(n->props);
-    for (size_t i = 0; i < n->n_pprops; i++)
-        pcre2_code_free(n->pprops[i].re);
-    free(n->pprops);
-    free(n->deps);
-    free(n->all_of.v);
-    free(n->any_of.v);
-    free(n->one_of.v);
-    free(n);
-}
+static jschema_node *jschema_cc_schema(jschema_cc *cc, const json_t *v, const char *base);
 
 /* --- errors and the where-pointer ---------------------------------------------- */
 
-static const char *cc_where(const jschema_cc *cc)
+static const char *jschema_cc_where(const jschema_cc *cc)
 {
     return cc->where.len ? cc->where.data : "";
 }
 
 /* Sets e: the value of `keyword` (NULL: the schema itself) is wrong. */
-static int cc_bad(jschema_cc *cc, const char *keyword, const char *msg)
+static int jschema_cc_bad(jschema_cc *cc, const char *keyword, const char *msg)
 {
     if (keyword)
         err_set(cc->e, ERR_INVALID_ARGUMENT, "invalid JSON Schema at \"%s/%s\": %s",
-                cc_where(cc), keyword, msg);
+                jschema_cc_where(cc), keyword, msg);
     else
-        err_set(cc->e, ERR_INVALID_ARGUMENT, "invalid JSON Schema at \"%s\": %s", cc_where(cc),
-                msg);
+        err_set(cc->e, ERR_INVALID_ARGUMENT, "invalid JSON Schema at \"%s\": %s",
+                jschema_cc_where(cc), msg);
     return -1;
 }
 
-static int cc_oom(jschema_cc *cc)
+static int jschema_cc_oom(jschema_cc *cc)
 {
     err_set(cc->e, ERR_INTERNAL, "out of memory compiling a JSON Schema");
     return -1;
@@ -137,7 +56,7 @@ static int cc_oom(jschema_cc *cc)
 
 /* Appends "/" + the escaped segment; returns the length to pop back to, or
  * (size_t)-1 on OOM (e set). */
-static size_t cc_push(jschema_cc *cc, const char *seg, size_t len)
+static size_t jschema_cc_push(jschema_cc *cc, const char *seg, size_t len)
 {
     size_t mark = cc->where.len;
     int rc = buf_puts(&cc->where, "/");
@@ -146,23 +65,23 @@ static size_t cc_push(jschema_cc *cc, const char *seg, size_t len)
              : seg[i] == '/' ? buf_puts(&cc->where, "~1")
                              : buf_append(&cc->where, seg + i, 1);
     if (rc) {
-        cc_oom(cc);
+        jschema_cc_oom(cc);
         return (size_t)-1;
     }
     return mark;
 }
 
-static size_t cc_push_index(jschema_cc *cc, size_t i)
+static size_t jschema_cc_push_index(jschema_cc *cc, size_t i)
 {
     size_t mark = cc->where.len;
     if (buf_printf(&cc->where, "/%zu", i)) {
-        cc_oom(cc);
+        jschema_cc_oom(cc);
         return (size_t)-1;
     }
     return mark;
 }
 
-static void cc_pop(jschema_cc *cc, size_t mark)
+static void jschema_cc_pop(jschema_cc *cc, size_t mark)
 {
     cc->where.len = mark;
     if (cc->where.data)
@@ -171,48 +90,48 @@ static void cc_pop(jschema_cc *cc, size_t mark)
 
 /* --- keyword values ------------------------------------------------------------ */
 
-/* The subschema under `keyword` (and `sub`, when non-NULL: a member name, or
- * an index when sub_len is (size_t)-1 and idx is used). */
-static jschema_node *cc_child(jschema_cc *cc, const json_t *v, const char *keyword,
-                              const char *sub, size_t sub_len, const char *base)
+/* Compiles `v`, the subschema at <where>/keyword, or <where>/keyword/sub when
+ * `sub` (a member name of sub_len bytes) is non-NULL. NULL and e on error. */
+static jschema_node *jschema_cc_child(jschema_cc *cc, const json_t *v, const char *keyword,
+                                      const char *sub, size_t sub_len, const char *base)
 {
-    size_t mark = cc_push(cc, keyword, strlen(keyword));
+    size_t mark = jschema_cc_push(cc, keyword, strlen(keyword));
     if (mark == (size_t)-1)
         return NULL;
-    if (sub && cc_push(cc, sub, sub_len) == (size_t)-1)
+    if (sub && jschema_cc_push(cc, sub, sub_len) == (size_t)-1)
         return NULL;
-    jschema_node *n = cc_schema(cc, v, base);
-    cc_pop(cc, mark);
+    jschema_node *n = jschema_cc_schema(cc, v, base);
+    jschema_cc_pop(cc, mark);
     return n;
 }
 
 /* Optional single subschema. Returns 0 (out NULL when absent), -1 and e. */
-static int cc_opt_schema(jschema_cc *cc, const json_t *obj, const char *keyword,
-                         const char *base, jschema_node **out)
+static int jschema_cc_opt_schema(jschema_cc *cc, const json_t *obj, const char *keyword,
+                                 const char *base, jschema_node **out)
 {
     const json_t *v = json_object_get(obj, keyword);
     *out = NULL;
     if (!v)
         return 0;
-    *out = cc_child(cc, v, keyword, NULL, 0, base);
+    *out = jschema_cc_child(cc, v, keyword, NULL, 0, base);
     return *out ? 0 : -1;
 }
 
 /* A non-empty array of subschemas (allOf, anyOf, oneOf, items). */
-static int cc_schema_list(jschema_cc *cc, const json_t *v, const char *keyword,
-                          const char *base, jschema_list *out)
+static int jschema_cc_schema_list(jschema_cc *cc, const json_t *v, const char *keyword,
+                                  const char *base, jschema_list *out)
 {
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return cc_bad(cc, keyword, "must be a non-empty array of schemas");
+        return jschema_cc_bad(cc, keyword, "must be a non-empty array of schemas");
     out->v = calloc(json_array_size(v), sizeof *out->v);
     if (!out->v)
-        return cc_oom(cc);
+        return jschema_cc_oom(cc);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        size_t mark = cc_push(cc, keyword, strlen(keyword));
-        if (mark == (size_t)-1 || cc_push_index(cc, i) == (size_t)-1)
+        size_t mark = jschema_cc_push(cc, keyword, strlen(keyword));
+        if (mark == (size_t)-1 || jschema_cc_push_index(cc, i) == (size_t)-1)
             return -1;
-        out->v[i] = cc_schema(cc, json_array_get(v, i), base);
-        cc_pop(cc, mark);
+        out->v[i] = jschema_cc_schema(cc, json_array_get(v, i), base);
+        jschema_cc_pop(cc, mark);
         if (!out->v[i])
             return -1;
         out->n++;
@@ -220,22 +139,22 @@ static int cc_schema_list(jschema_cc *cc, const json_t *v, const char *keyword,
     return 0;
 }
 
-static int cc_opt_list(jschema_cc *cc, const json_t *obj, const char *keyword,
-                       const char *base, jschema_list *out)
+static int jschema_cc_opt_list(jschema_cc *cc, const json_t *obj, const char *keyword,
+                               const char *base, jschema_list *out)
 {
     const json_t *v = json_object_get(obj, keyword);
-    return v ? cc_schema_list(cc, v, keyword, base, out) : 0;
+    return v ? jschema_cc_schema_list(cc, v, keyword, base, out) : 0;
 }
 
 /* A non-negative integer (1.0 counts), clamped to INT64_MAX; -1 when absent. */
-static int cc_count(jschema_cc *cc, const json_t *obj, const char *keyword, int64_t *out)
+static int jschema_cc_count(jschema_cc *cc, const json_t *obj, const char *keyword, int64_t *out)
 {
     const json_t *v = json_object_get(obj, keyword);
     *out = -1;
     if (!v)
         return 0;
     if (!jschema_is_int(v) || json_number_value(v) < 0)
-        return cc_bad(cc, keyword, "must be a non-negative integer");
+        return jschema_cc_bad(cc, keyword, "must be a non-negative integer");
     if (json_is_integer(v))
         *out = json_integer_value(v);
     else
@@ -243,18 +162,18 @@ static int cc_count(jschema_cc *cc, const json_t *obj, const char *keyword, int6
     return 0;
 }
 
-static int cc_number(jschema_cc *cc, const json_t *obj, const char *keyword,
-                     const json_t **out)
+static int jschema_cc_number(jschema_cc *cc, const json_t *obj, const char *keyword,
+                             const json_t **out)
 {
     *out = json_object_get(obj, keyword);
     if (*out && !json_is_number(*out))
-        return cc_bad(cc, keyword, "must be a number");
+        return jschema_cc_bad(cc, keyword, "must be a number");
     return 0;
 }
 
 /* Compiles a regex with the options closest to ECMA-262. */
-static int cc_regex(jschema_cc *cc, const char *keyword, const char *pat, size_t len,
-                    pcre2_code **out)
+static int jschema_cc_regex(jschema_cc *cc, const char *keyword, const char *pat, size_t len,
+                            pcre2_code **out)
 {
     int code = 0;
     PCRE2_SIZE off = 0;
@@ -263,18 +182,18 @@ static int cc_regex(jschema_cc *cc, const char *keyword, const char *pat, size_t
     if (*out)
         return 0;
     if (code == PCRE2_ERROR_NOMEMORY)
-        return cc_oom(cc);
+        return jschema_cc_oom(cc);
     PCRE2_UCHAR msg[160];
     if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
         msg[0] = '\0';
     err_set(cc->e, ERR_INVALID_ARGUMENT,
             "invalid JSON Schema at \"%s/%s\": invalid regular expression \"%s\": %s at offset %zu",
-            cc_where(cc), keyword, pat, (const char *)msg, (size_t)off);
+            jschema_cc_where(cc), keyword, pat, (const char *)msg, (size_t)off);
     return -1;
 }
 
 /* An array of unique strings (required, dependencies). */
-static bool cc_is_name_list(const json_t *v)
+static bool jschema_cc_is_name_list(const json_t *v)
 {
     if (!json_is_array(v))
         return false;
@@ -292,8 +211,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } jschema_types[] = {
-    {"null", JSCHEMA_T_NULL},     {"boolean", JSCHEMA_T_BOOLEAN}, {"object", JSCHEMA_T_OBJECT},
-    {"array", JSCHEMA_T_ARRAY},   {"number", JSCHEMA_T_NUMBER},   {"string", JSCHEMA_T_STRING},
+    {"null", JSCHEMA_T_NULL},       {"boolean", JSCHEMA_T_BOOLEAN}, {"object", JSCHEMA_T_OBJECT},
+    {"array", JSCHEMA_T_ARRAY},     {"number", JSCHEMA_T_NUMBER},   {"string", JSCHEMA_T_STRING},
     {"integer", JSCHEMA_T_INTEGER},
 };
 
@@ -313,7 +232,7 @@ const char *jschema_type_name(unsigned bit)
     return "?";
 }
 
-static int cc_types(jschema_cc *cc, const json_t *obj, unsigned *out)
+static int jschema_cc_types(jschema_cc *cc, const json_t *obj, unsigned *out)
 {
     const json_t *v = json_object_get(obj, "type");
     static const char msg[] = "must be a type name (null, boolean, object, array, number, string, "
@@ -323,22 +242,22 @@ static int cc_types(jschema_cc *cc, const json_t *obj, unsigned *out)
         return 0;
     if (json_is_string(v)) {
         *out = jschema_type_bit(v);
-        return *out ? 0 : cc_bad(cc, "type", msg);
+        return *out ? 0 : jschema_cc_bad(cc, "type", msg);
     }
     if (!json_is_array(v) || json_array_size(v) == 0)
-        return cc_bad(cc, "type", msg);
+        return jschema_cc_bad(cc, "type", msg);
     for (size_t i = 0; i < json_array_size(v); i++) {
         unsigned bit = jschema_type_bit(json_array_get(v, i));
         if (!bit || (*out & bit))
-            return cc_bad(cc, "type", msg);
+            return jschema_cc_bad(cc, "type", msg);
         *out |= bit;
     }
     return 0;
 }
 
 /* properties, patternProperties, definitions: an object of schemas. */
-static int cc_schema_map(jschema_cc *cc, jschema_node *n, const json_t *obj, const char *keyword,
-                         const char *base)
+static int jschema_cc_schema_map(jschema_cc *cc, jschema_node *n, const json_t *obj,
+                                 const char *keyword, const char *base)
 {
     const json_t *v = json_object_get(obj, keyword);
     const char *key = NULL;
@@ -350,14 +269,13 @@ static int cc_schema_map(jschema_cc *cc, jschema_node *n, const json_t *obj, con
     if (!v)
         return 0;
     if (!json_is_object(v))
-        return cc_bad(cc, keyword, "must be an object whose values are schemas");
+        return jschema_cc_bad(cc, keyword, "must be an object whose values are schemas");
     if (props && !(n->props = calloc(json_object_size(v) + 1, sizeof *n->props)))
-        return cc_oom(cc);
+        return jschema_cc_oom(cc);
     if (pprops && !(n->pprops = calloc(json_object_size(v) + 1, sizeof *n->pprops)))
-        return cc_oom(cc);
-    json_object_keylen_foreach(JSCHEMA_MUT(v), key, key_len, sub)
-    {
-        jschema_node *child = cc_child(cc, sub, keyword, key, key_len, base);
+        return jschema_cc_oom(cc);
+    json_object_keylen_foreach (JSCHEMA_MUT(v), key, key_len, sub) {
+        jschema_node *child = jschema_cc_child(cc, sub, keyword, key, key_len, base);
         if (!child)
             return -1;
         if (props) {
@@ -365,7 +283,7 @@ static int cc_schema_map(jschema_cc *cc, jschema_node *n, const json_t *obj, con
         } else if (pprops) {
             jschema_pprop *p = &n->pprops[n->n_pprops];
             *p = (jschema_pprop){key, NULL, child};
-            if (cc_regex(cc, keyword, key, key_len, &p->re))
+            if (jschema_cc_regex(cc, keyword, key, key_len, &p->re))
                 return -1;
             n->n_pprops++;
         }
@@ -373,7 +291,8 @@ static int cc_schema_map(jschema_cc *cc, jschema_node *n, const json_t *obj, con
     return 0;
 }
 
-static int cc_dependencies(jschema_cc *cc, jschema_node *n, const json_t *obj, const char *base)
+static int jschema_cc_dependencies(jschema_cc *cc, jschema_node *n, const json_t *obj,
+                                   const char *base)
 {
     const json_t *v = json_object_get(obj, "dependencies");
     const char *key = NULL;
@@ -383,19 +302,19 @@ static int cc_dependencies(jschema_cc *cc, jschema_node *n, const json_t *obj, c
     if (!v)
         return 0;
     if (!json_is_object(v))
-        return cc_bad(cc, "dependencies", "must be an object");
+        return jschema_cc_bad(cc, "dependencies", "must be an object");
     if (!(n->deps = calloc(json_object_size(v) + 1, sizeof *n->deps)))
-        return cc_oom(cc);
-    json_object_keylen_foreach(JSCHEMA_MUT(v), key, key_len, dep)
-    {
+        return jschema_cc_oom(cc);
+    json_object_keylen_foreach (JSCHEMA_MUT(v), key, key_len, dep) {
         jschema_dep *d = &n->deps[n->n_deps++];
         *d = (jschema_dep){key, key_len, NULL, NULL};
         if (json_is_array(dep)) {
-            if (!cc_is_name_list(dep))
-                return cc_bad(cc, "dependencies",
-                              "each value must be a schema or an array of distinct strings");
+            if (!jschema_cc_is_name_list(dep))
+                return jschema_cc_bad(
+                    cc, "dependencies",
+                    "each value must be a schema or an array of distinct strings");
             d->names = dep;
-        } else if (!(d->node = cc_child(cc, dep, "dependencies", key, key_len, base))) {
+        } else if (!(d->node = jschema_cc_child(cc, dep, "dependencies", key, key_len, base))) {
             return -1;
         }
     }
@@ -403,97 +322,99 @@ static int cc_dependencies(jschema_cc *cc, jschema_node *n, const json_t *obj, c
 }
 
 /* Annotations: not used, but their values must have the right types. */
-static int cc_annotations(jschema_cc *cc, const json_t *obj)
+static int jschema_cc_annotations(jschema_cc *cc, const json_t *obj)
 {
-    static const char *const strings[] = {"$schema", "$comment", "title", "description",
-                                          "format", "contentMediaType", "contentEncoding"};
+    static const char *const strings[] = {"$schema",        "$comment", "title",
+                                          "description",    "format",   "contentMediaType",
+                                          "contentEncoding"};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         const json_t *v = json_object_get(obj, strings[i]);
         if (v && !json_is_string(v))
-            return cc_bad(cc, strings[i], "must be a string");
+            return jschema_cc_bad(cc, strings[i], "must be a string");
     }
     const json_t *v = json_object_get(obj, "readOnly");
     if (v && !json_is_boolean(v))
-        return cc_bad(cc, "readOnly", "must be a boolean");
+        return jschema_cc_bad(cc, "readOnly", "must be a boolean");
     v = json_object_get(obj, "writeOnly");
     if (v && !json_is_boolean(v))
-        return cc_bad(cc, "writeOnly", "must be a boolean");
+        return jschema_cc_bad(cc, "writeOnly", "must be a boolean");
     v = json_object_get(obj, "examples");
     if (v && !json_is_array(v))
-        return cc_bad(cc, "examples", "must be an array");
+        return jschema_cc_bad(cc, "examples", "must be an array");
     return 0;
 }
 
-static int cc_keywords(jschema_cc *cc, jschema_node *n, const json_t *obj, const char *base)
+static int jschema_cc_keywords(jschema_cc *cc, jschema_node *n, const json_t *obj, const char *base)
 {
     const json_t *v = NULL;
 
-    if (cc_annotations(cc, obj) || cc_types(cc, obj, &n->types))
+    if (jschema_cc_annotations(cc, obj) || jschema_cc_types(cc, obj, &n->types))
         return -1;
     if ((n->enum_values = json_object_get(obj, "enum")) && !json_is_array(n->enum_values))
-        return cc_bad(cc, "enum", "must be an array");
+        return jschema_cc_bad(cc, "enum", "must be an array");
     n->const_value = json_object_get(obj, "const");
 
-    if (cc_number(cc, obj, "multipleOf", &n->multiple_of) ||
-        cc_number(cc, obj, "maximum", &n->maximum) ||
-        cc_number(cc, obj, "exclusiveMaximum", &n->exclusive_maximum) ||
-        cc_number(cc, obj, "minimum", &n->minimum) ||
-        cc_number(cc, obj, "exclusiveMinimum", &n->exclusive_minimum))
+    if (jschema_cc_number(cc, obj, "multipleOf", &n->multiple_of) ||
+        jschema_cc_number(cc, obj, "maximum", &n->maximum) ||
+        jschema_cc_number(cc, obj, "exclusiveMaximum", &n->exclusive_maximum) ||
+        jschema_cc_number(cc, obj, "minimum", &n->minimum) ||
+        jschema_cc_number(cc, obj, "exclusiveMinimum", &n->exclusive_minimum))
         return -1;
     if (n->multiple_of && !(json_number_value(n->multiple_of) > 0))
-        return cc_bad(cc, "multipleOf", "must be a number greater than 0");
+        return jschema_cc_bad(cc, "multipleOf", "must be a number greater than 0");
 
-    if (cc_count(cc, obj, "maxLength", &n->max_length) ||
-        cc_count(cc, obj, "minLength", &n->min_length) ||
-        cc_count(cc, obj, "maxItems", &n->max_items) ||
-        cc_count(cc, obj, "minItems", &n->min_items) ||
-        cc_count(cc, obj, "maxProperties", &n->max_props) ||
-        cc_count(cc, obj, "minProperties", &n->min_props))
+    if (jschema_cc_count(cc, obj, "maxLength", &n->max_length) ||
+        jschema_cc_count(cc, obj, "minLength", &n->min_length) ||
+        jschema_cc_count(cc, obj, "maxItems", &n->max_items) ||
+        jschema_cc_count(cc, obj, "minItems", &n->min_items) ||
+        jschema_cc_count(cc, obj, "maxProperties", &n->max_props) ||
+        jschema_cc_count(cc, obj, "minProperties", &n->min_props))
         return -1;
 
     if ((v = json_object_get(obj, "pattern"))) {
         if (!json_is_string(v))
-            return cc_bad(cc, "pattern", "must be a string (a regular expression)");
+            return jschema_cc_bad(cc, "pattern", "must be a string (a regular expression)");
         n->pattern = json_string_value(v);
-        if (cc_regex(cc, "pattern", n->pattern, json_string_length(v), &n->pattern_re))
+        if (jschema_cc_regex(cc, "pattern", n->pattern, json_string_length(v), &n->pattern_re))
             return -1;
     }
 
     if ((v = json_object_get(obj, "items")) && json_is_array(v)) {
-        if (cc_schema_list(cc, v, "items", base, &n->items_tuple))
+        if (jschema_cc_schema_list(cc, v, "items", base, &n->items_tuple))
             return -1;
-    } else if (cc_opt_schema(cc, obj, "items", base, &n->items)) {
+    } else if (jschema_cc_opt_schema(cc, obj, "items", base, &n->items)) {
         return -1;
     }
     if ((v = json_object_get(obj, "uniqueItems"))) {
         if (!json_is_boolean(v))
-            return cc_bad(cc, "uniqueItems", "must be a boolean");
+            return jschema_cc_bad(cc, "uniqueItems", "must be a boolean");
         n->unique_items = json_is_true(v);
     }
-    if ((n->required = json_object_get(obj, "required")) && !cc_is_name_list(n->required))
-        return cc_bad(cc, "required", "must be an array of distinct strings");
+    if ((n->required = json_object_get(obj, "required")) && !jschema_cc_is_name_list(n->required))
+        return jschema_cc_bad(cc, "required", "must be an array of distinct strings");
 
-    if (cc_opt_schema(cc, obj, "additionalItems", base, &n->additional_items) ||
-        cc_opt_schema(cc, obj, "contains", base, &n->contains) ||
-        cc_opt_schema(cc, obj, "additionalProperties", base, &n->additional_props) ||
-        cc_opt_schema(cc, obj, "propertyNames", base, &n->property_names) ||
-        cc_opt_schema(cc, obj, "if", base, &n->if_) ||
-        cc_opt_schema(cc, obj, "then", base, &n->then_) ||
-        cc_opt_schema(cc, obj, "else", base, &n->else_) ||
-        cc_opt_schema(cc, obj, "not", base, &n->not_) ||
-        cc_schema_map(cc, n, obj, "properties", base) ||
-        cc_schema_map(cc, n, obj, "patternProperties", base) ||
-        cc_schema_map(cc, n, obj, "definitions", base) || cc_dependencies(cc, n, obj, base) ||
-        cc_opt_list(cc, obj, "allOf", base, &n->all_of) ||
-        cc_opt_list(cc, obj, "anyOf", base, &n->any_of) ||
-        cc_opt_list(cc, obj, "oneOf", base, &n->one_of))
+    if (jschema_cc_opt_schema(cc, obj, "additionalItems", base, &n->additional_items) ||
+        jschema_cc_opt_schema(cc, obj, "contains", base, &n->contains) ||
+        jschema_cc_opt_schema(cc, obj, "additionalProperties", base, &n->additional_props) ||
+        jschema_cc_opt_schema(cc, obj, "propertyNames", base, &n->property_names) ||
+        jschema_cc_opt_schema(cc, obj, "if", base, &n->if_) ||
+        jschema_cc_opt_schema(cc, obj, "then", base, &n->then_) ||
+        jschema_cc_opt_schema(cc, obj, "else", base, &n->else_) ||
+        jschema_cc_opt_schema(cc, obj, "not", base, &n->not_) ||
+        jschema_cc_schema_map(cc, n, obj, "properties", base) ||
+        jschema_cc_schema_map(cc, n, obj, "patternProperties", base) ||
+        jschema_cc_schema_map(cc, n, obj, "definitions", base) ||
+        jschema_cc_dependencies(cc, n, obj, base) ||
+        jschema_cc_opt_list(cc, obj, "allOf", base, &n->all_of) ||
+        jschema_cc_opt_list(cc, obj, "anyOf", base, &n->any_of) ||
+        jschema_cc_opt_list(cc, obj, "oneOf", base, &n->one_of))
         return -1;
     return 0;
 }
 
 /* `$id`: registers the schema under the URI it names and returns the base URI
  * for its subschemas in *child_base (a new string, or NULL: `base` stays). */
-static int cc_id(jschema_cc *cc, const json_t *obj, const char *base, char **child_base)
+static int jschema_cc_id(jschema_cc *cc, const json_t *obj, const char *base, char **child_base)
 {
     const json_t *id = json_object_get(obj, "$id");
     char *uri = NULL;
@@ -501,9 +422,9 @@ static int cc_id(jschema_cc *cc, const json_t *obj, const char *base, char **chi
     if (!id)
         return 0;
     if (!json_is_string(id))
-        return cc_bad(cc, "$id", "must be a string (a URI reference)");
+        return jschema_cc_bad(cc, "$id", "must be a string (a URI reference)");
     if (!(uri = jschema_uri_resolve(base, json_string_value(id))))
-        return cc_oom(cc);
+        return jschema_cc_oom(cc);
     char *hash = strchr(uri, '#');
     if (hash && hash[1] && jschema_register(cc->s, uri, obj)) /* a plain-name anchor */
         goto oom;
@@ -516,10 +437,10 @@ static int cc_id(jschema_cc *cc, const json_t *obj, const char *base, char **chi
 
 oom:
     free(uri);
-    return cc_oom(cc);
+    return jschema_cc_oom(cc);
 }
 
-static jschema_node *cc_schema(jschema_cc *cc, const json_t *v, const char *base)
+static jschema_node *jschema_cc_schema(jschema_cc *cc, const json_t *v, const char *base)
 {
     jschema_node *n = jschema_find(cc->s, v);
     char *child_base = NULL;
@@ -527,15 +448,15 @@ static jschema_node *cc_schema(jschema_cc *cc, const json_t *v, const char *base
     if (n)
         return n; /* already compiled: shared, or reached by a $ref first */
     if (cc->depth >= JSCHEMA_MAX_NESTING) {
-        cc_bad(cc, NULL, "schemas nested too deeply (more than 512 levels)");
+        jschema_cc_bad(cc, NULL, "schemas nested too deeply (more than 512 levels)");
         return NULL;
     }
     if (!json_is_object(v) && !json_is_boolean(v)) {
-        cc_bad(cc, NULL, "a schema must be an object or a boolean");
+        jschema_cc_bad(cc, NULL, "a schema must be an object or a boolean");
         return NULL;
     }
     if (!(n = jschema_node_new(cc->s, v))) {
-        cc_oom(cc);
+        jschema_cc_oom(cc);
         return NULL;
     }
     if (json_is_boolean(v)) {
@@ -549,16 +470,16 @@ static jschema_node *cc_schema(jschema_cc *cc, const json_t *v, const char *base
         /* draft-07: the keywords beside "$ref" are ignored, "$id" included,
          * so the reference resolves against the enclosing base URI. */
         if (!json_is_string(ref)) {
-            cc_bad(cc, "$ref", "must be a string (a URI reference)");
+            jschema_cc_bad(cc, "$ref", "must be a string (a URI reference)");
             goto fail;
         }
         if (!(n->ref_uri = jschema_uri_resolve(base, json_string_value(ref)))) {
-            cc_oom(cc);
+            jschema_cc_oom(cc);
             goto fail;
         }
     }
-    if (cc_id(cc, v, base, &child_base) ||
-        cc_keywords(cc, n, v, child_base ? child_base : base))
+    if (jschema_cc_id(cc, v, base, &child_base) ||
+        jschema_cc_keywords(cc, n, v, child_base ? child_base : base))
         goto fail;
     free(child_base);
     cc->depth--;
@@ -578,10 +499,10 @@ jschema_node *jschema_build(jschema *s, const json_t *v, const char *base, const
 
     buf_init(&cc.where, 1 << 16);
     if (buf_puts(&cc.where, where)) {
-        cc_oom(&cc);
+        jschema_cc_oom(&cc);
         goto done;
     }
-    n = cc_schema(&cc, v, base);
+    n = jschema_cc_schema(&cc, v, base);
 done:
     buf_free(&cc.where);
     return n;
@@ -596,8 +517,7 @@ jschema *jschema_compile(const json_t *schema, err *e)
         err_set(e, ERR_INVALID_ARGUMENT, "invalid JSON Schema: no schema");
         goto fail;
     }
-    if (!(s->doc = json_deep_copy(schema)) ||
-        jschema_register(s, JSCHEMA_DEFAULT_BASE, s->doc))
+    if (!(s->doc = json_deep_copy(schema)) || jschema_register(s, JSCHEMA_DEFAULT_BASE, s->doc))
         goto oom;
     if (!(s->root = jschema_build(s, s->doc, JSCHEMA_DEFAULT_BASE, "", e)))
         goto fail;

@@ -4,9 +4,10 @@
  *
  *   jschema.c           compile: walks the schema, checks each keyword and
  *                       turns every (sub)schema into a jschema_node;
- *   jschema_ref.c       `$id` / `$ref`: URI resolution (RFC 3986), the table of
- *                       identified schemas, JSON Pointers, the built-in
- *                       meta-schema, and the check against `$ref` loops;
+ *   jschema_ref.c       the node table, and `$id` / `$ref`: URI resolution
+ *                       (RFC 3986), the table of identified schemas, JSON
+ *                       Pointers, the built-in meta-schema, and the check
+ *                       against `$ref` loops;
  *   jschema_validate.c  validation of an instance against the nodes.
  *
  * Nodes borrow every json_t * from the documents the jschema owns (its copy
@@ -70,17 +71,17 @@ typedef struct jschema_list {
 
 struct jschema_node {
     const json_t *src;
-    int boolean;          /* -1: an object schema; 0 / 1: the schema false / true */
-    char *ref_uri;        /* `$ref` resolved against the base URI (owned), or NULL */
-    jschema_node *ref;    /* its target once resolved; siblings are then ignored */
-    unsigned types;       /* JSCHEMA_T_* bits; 0 when "type" is absent */
+    int boolean;       /* -1: an object schema; 0 / 1: the schema false / true */
+    char *ref_uri;     /* `$ref` resolved against the base URI (owned), or NULL */
+    jschema_node *ref; /* its target once resolved; siblings are then ignored */
+    unsigned types;    /* JSCHEMA_T_* bits; 0 when "type" is absent */
     const json_t *enum_values;
     const json_t *const_value; /* NULL when absent ("const": null is json_null()) */
     const json_t *multiple_of, *maximum, *exclusive_maximum, *minimum, *exclusive_minimum;
     int64_t max_length, min_length, max_items, min_items, max_props, min_props; /* -1: absent */
     const char *pattern;
     pcre2_code *pattern_re;
-    jschema_node *items;  /* "items" as one schema */
+    jschema_node *items;      /* "items" as one schema */
     jschema_list items_tuple; /* "items" as an array of schemas */
     jschema_node *additional_items;
     bool unique_items;
@@ -107,15 +108,15 @@ typedef struct jschema_res {
 } jschema_res;
 
 struct jschema {
-    json_t *doc;   /* our copy of the schema */
-    json_t *meta;  /* the draft-07 meta-schema, parsed when referenced */
+    json_t *doc;  /* our copy of the schema */
+    json_t *meta; /* the draft-07 meta-schema, parsed when referenced */
     jschema_node *root;
     jschema_node **nodes; /* every node, in creation order (owned) */
     size_t n_nodes, cap_nodes;
     struct jschema_slot {
         const json_t *key;
         jschema_node *node;
-    } * map;              /* open addressing: src -> node */
+    } * map; /* open addressing: src -> node */
     size_t map_cap;
     jschema_res *res;
     size_t n_res, cap_res;
@@ -129,13 +130,20 @@ struct jschema {
 jschema_node *jschema_build(jschema *s, const json_t *v, const char *base, const char *where,
                             err *e) WUR;
 
-/* The node already built for `v`, or NULL. */
-jschema_node *jschema_find(const jschema *s, const json_t *v);
-
 /* "string", "integer", ... for one JSCHEMA_T_* bit. */
 const char *jschema_type_name(unsigned bit);
 
 /* --- jschema_ref.c ------------------------------------------------------------- */
+
+/* The node already built for `v`, or NULL. */
+jschema_node *jschema_find(const jschema *s, const json_t *v);
+
+/* A new node for `v` (limits unset, not a boolean schema), recorded in s
+ * (which frees it). NULL on OOM. */
+jschema_node *jschema_node_new(jschema *s, const json_t *v) WUR;
+
+/* Frees a node and what it owns (regexes, arrays). */
+void jschema_node_free(jschema_node *n);
 
 /* RFC 3986 §5.2: `ref` resolved against the absolute URI `base`. Returns a new
  * string (the caller frees it), NULL on OOM. */

@@ -1,5 +1,7 @@
 /*
- * jschema_ref.c - `$id` and `$ref` for the jschema module (see jschema_int.h).
+ * jschema_ref.c - the tables of a compiled schema (its nodes by json_t *, its
+ * schemas by `$id`) and `$ref` linking, for the jschema module (see
+ * jschema_int.h).
  *
  * Each `$ref` was resolved at compile time against its base URI (RFC 3986
  * §5.2, below) into an absolute URI. Linking finds what it names: a schema
@@ -180,16 +182,15 @@ char *jschema_uri_resolve(const char *base, const char *ref)
 
     if (r.scheme.has) {
         rc = jschema_put(&out, "", r.scheme) || buf_puts(&out, ":") ||
-             jschema_put(&out, "//", r.auth) ||
-             jschema_remove_dots(r.path.p, r.path.len, &out) || jschema_put(&out, "?", r.query);
+             jschema_put(&out, "//", r.auth) || jschema_remove_dots(r.path.p, r.path.len, &out) ||
+             jschema_put(&out, "?", r.query);
         goto frag;
     }
     rc = jschema_put(&out, "", b.scheme) || (b.scheme.has && buf_puts(&out, ":"));
     if (r.auth.has) {
         auth = r.auth;
         query = r.query;
-        rc = rc || jschema_put(&out, "//", auth) ||
-             jschema_remove_dots(r.path.p, r.path.len, &out);
+        rc = rc || jschema_put(&out, "//", auth) || jschema_remove_dots(r.path.p, r.path.len, &out);
     } else {
         rc = rc || jschema_put(&out, "//", b.auth);
         if (r.path.len == 0) {
@@ -222,6 +223,85 @@ frag:
         return NULL;
     }
     return buf_take(&out, NULL);
+}
+
+/* --- the src -> node table ----------------------------------------------------- */
+
+static size_t jschema_hash(const json_t *p, size_t cap)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 29;
+    x *= 0x9E3779B97F4A7C15ULL;
+    return (size_t)(x >> 32) & (cap - 1);
+}
+
+jschema_node *jschema_find(const jschema *s, const json_t *v)
+{
+    if (!s->map)
+        return NULL;
+    for (size_t i = jschema_hash(v, s->map_cap); s->map[i].key; i = (i + 1) & (s->map_cap - 1))
+        if (s->map[i].key == v)
+            return s->map[i].node;
+    return NULL;
+}
+
+static void jschema_map_put(jschema *s, jschema_node *n)
+{
+    size_t i = jschema_hash(n->src, s->map_cap);
+    while (s->map[i].key)
+        i = (i + 1) & (s->map_cap - 1);
+    s->map[i].key = n->src;
+    s->map[i].node = n;
+}
+
+jschema_node *jschema_node_new(jschema *s, const json_t *v)
+{
+    if (s->n_nodes == s->cap_nodes) {
+        size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 32;
+        jschema_node **nodes = realloc(s->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return NULL;
+        s->nodes = nodes;
+        s->cap_nodes = cap;
+    }
+    if ((s->n_nodes + 1) * 2 > s->map_cap) {
+        size_t cap = s->map_cap ? s->map_cap * 2 : 64;
+        struct jschema_slot *map = calloc(cap, sizeof *map);
+        if (!map)
+            return NULL;
+        struct jschema_slot *old = s->map;
+        s->map = map;
+        s->map_cap = cap;
+        for (size_t i = 0; i < s->n_nodes; i++)
+            jschema_map_put(s, s->nodes[i]);
+        free(old);
+    }
+    jschema_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->src = v;
+    n->boolean = -1;
+    n->max_length = n->min_length = n->max_items = n->min_items = -1;
+    n->max_props = n->min_props = -1;
+    s->nodes[s->n_nodes++] = n;
+    jschema_map_put(s, n);
+    return n;
+}
+
+void jschema_node_free(jschema_node *n)
+{
+    free(n->ref_uri);
+    pcre2_code_free(n->pattern_re);
+    free(n->items_tuple.v);
+    free(n->props);
+    for (size_t i = 0; i < n->n_pprops; i++)
+        pcre2_code_free(n->pprops[i].re);
+    free(n->pprops);
+    free(n->deps);
+    free(n->all_of.v);
+    free(n->any_of.v);
+    free(n->one_of.v);
+    free(n);
 }
 
 /* --- the table of identified schemas ------------------------------------------- */
@@ -257,7 +337,7 @@ int jschema_register(jschema *s, const char *uri, const json_t *schema)
 
 static int jschema_hexval(char c)
 {
-    return isdigit((unsigned char)c) ? c - '0'
+    return isdigit((unsigned char)c)    ? c - '0'
            : isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10)
                                         : -1;
 }
@@ -347,8 +427,8 @@ static int jschema_link_one(jschema *s, jschema_node *n, err *e)
         return -1;
     }
     const json_t *doc = jschema_lookup(s, doc_uri, len);
-    if (!doc && (strcmp(doc_uri, JSCHEMA_META_URI) == 0 ||
-                 strcmp(doc_uri, JSCHEMA_META_URI_TLS) == 0)) {
+    if (!doc &&
+        (strcmp(doc_uri, JSCHEMA_META_URI) == 0 || strcmp(doc_uri, JSCHEMA_META_URI_TLS) == 0)) {
         if (jschema_load_meta(s, e))
             goto done;
         doc = jschema_lookup(s, JSCHEMA_META_URI, strlen(JSCHEMA_META_URI));
@@ -407,7 +487,8 @@ static int jschema_walk(jschema_node *n, const jschema_node *from, int depth, er
     if (depth > JSCHEMA_MAX_NESTING) {
         err_set(e, ERR_INVALID_ARGUMENT,
                 "invalid JSON Schema: chains of $ref / allOf / anyOf / oneOf nested deeper "
-                "than %d", JSCHEMA_MAX_NESTING);
+                "than %d",
+                JSCHEMA_MAX_NESTING);
         return -1;
     }
     n->mark = 1;
@@ -419,7 +500,8 @@ static int jschema_walk(jschema_node *n, const jschema_node *from, int depth, er
             jschema_walk_list(&n->any_of, from, depth + 1, e) ||
             jschema_walk_list(&n->one_of, from, depth + 1, e) ||
             jschema_walk(n->not_, from, depth + 1, e) || jschema_walk(n->if_, from, depth + 1, e) ||
-            jschema_walk(n->then_, from, depth + 1, e) || jschema_walk(n->else_, from, depth + 1, e))
+            jschema_walk(n->then_, from, depth + 1, e) ||
+            jschema_walk(n->else_, from, depth + 1, e))
             return -1;
         for (size_t i = 0; i < n->n_deps; i++)
             if (jschema_walk(n->deps[i].node, from, depth + 1, e))

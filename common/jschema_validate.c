@@ -25,26 +25,26 @@ typedef struct jschema_vc {
     bool too_deep;
 } jschema_vc;
 
-static bool v_node(jschema_vc *vc, const jschema_node *n, const json_t *x);
+static bool jschema_v_node(jschema_vc *vc, const jschema_node *n, const json_t *x);
 
 /* Validation stops at once when quiet, after an OOM or past the depth limit. */
 #define V_STOP(vc) (!(vc)->errors || (vc)->oom || (vc)->too_deep)
 /* A failed check: report it and go on (or stop, see V_STOP). */
-#define V_FAIL(...)                                                                      \
-    do {                                                                                 \
-        ok = false;                                                                      \
-        v_error(vc, __VA_ARGS__);                                                        \
-        if (V_STOP(vc))                                                                  \
-            return false;                                                                \
+#define V_FAIL(...)                                                                                \
+    do {                                                                                           \
+        ok = false;                                                                                \
+        jschema_v_error(vc, __VA_ARGS__);                                                          \
+        if (V_STOP(vc))                                                                            \
+            return false;                                                                          \
     } while (0)
 /* A failed subschema: it reported its own errors. */
-#define V_SUB(call)                                                                      \
-    do {                                                                                 \
-        if (!(call)) {                                                                   \
-            ok = false;                                                                  \
-            if (V_STOP(vc))                                                              \
-                return false;                                                            \
-        }                                                                                \
+#define V_SUB(call)                                                                                \
+    do {                                                                                           \
+        if (!(call)) {                                                                             \
+            ok = false;                                                                            \
+            if (V_STOP(vc))                                                                        \
+                return false;                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* --- equality and numbers -------------------------------------------------------- */
@@ -67,10 +67,10 @@ static int jschema_cmp(const json_t *a, const json_t *b)
         json_int_t x = json_integer_value(a), y = json_integer_value(b);
         return (x > y) - (x < y);
     }
-    long double x = json_is_integer(a) ? (long double)json_integer_value(a)
-                                       : (long double)json_real_value(a);
-    long double y = json_is_integer(b) ? (long double)json_integer_value(b)
-                                       : (long double)json_real_value(b);
+    long double x =
+        json_is_integer(a) ? (long double)json_integer_value(a) : (long double)json_real_value(a);
+    long double y =
+        json_is_integer(b) ? (long double)json_integer_value(b) : (long double)json_real_value(b);
     return (x > y) - (x < y);
 }
 
@@ -88,8 +88,7 @@ bool jschema_equal(const json_t *a, const json_t *b)
     case JSON_OBJECT:
         if (json_object_size(a) != json_object_size(b))
             return false;
-        json_object_keylen_foreach((json_t *)a, key, key_len, av)
-        {
+        json_object_keylen_foreach ((json_t *)a, key, key_len, av) {
             const json_t *bv = json_object_getn(b, key, key_len);
             if (!bv || !jschema_equal(av, bv))
                 return false;
@@ -111,9 +110,10 @@ bool jschema_equal(const json_t *a, const json_t *b)
 
 /* --- errors and the instance path ------------------------------------------------ */
 
-static void v_error(jschema_vc *vc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jschema_v_error(jschema_vc *vc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static void v_error(jschema_vc *vc, const char *fmt, ...)
+static void jschema_v_error(jschema_vc *vc, const char *fmt, ...)
 {
     va_list ap;
     json_t *msg = NULL, *item = NULL;
@@ -123,20 +123,19 @@ static void v_error(jschema_vc *vc, const char *fmt, ...)
     va_start(ap, fmt);
     msg = json_vsprintf(fmt, ap);
     va_end(ap);
-    item = msg ? json_pack("{s:s, s:o}", "path", vc->path.len ? vc->path.data : "", "message",
-                           msg)
+    item = msg ? json_pack("{s:s, s:o}", "path", vc->path.len ? vc->path.data : "", "message", msg)
                : NULL; /* "o" takes msg, even on failure */
     if (!item || json_array_append_new(vc->errors, item))
         vc->oom = true;
 }
 
 /* A number as the schema wrote it, for messages; the caller frees it. */
-static char *v_num(const json_t *v)
+static char *jschema_v_num(const json_t *v)
 {
     return json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 }
 
-static size_t v_push_key(jschema_vc *vc, const char *key, size_t len)
+static size_t jschema_v_push_key(jschema_vc *vc, const char *key, size_t len)
 {
     size_t mark = vc->path.len;
     int rc = buf_puts(&vc->path, "/");
@@ -149,7 +148,7 @@ static size_t v_push_key(jschema_vc *vc, const char *key, size_t len)
     return mark;
 }
 
-static size_t v_push_index(jschema_vc *vc, size_t i)
+static size_t jschema_v_push_index(jschema_vc *vc, size_t i)
 {
     size_t mark = vc->path.len;
     if (buf_printf(&vc->path, "/%zu", i))
@@ -157,7 +156,7 @@ static size_t v_push_index(jschema_vc *vc, size_t i)
     return mark;
 }
 
-static void v_pop(jschema_vc *vc, size_t mark)
+static void jschema_v_pop(jschema_vc *vc, size_t mark)
 {
     vc->path.len = mark;
     if (vc->path.data)
@@ -165,29 +164,30 @@ static void v_pop(jschema_vc *vc, size_t mark)
 }
 
 /* Runs n on x without reporting errors; returns whether x is valid. */
-static bool v_quiet(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_quiet(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     json_t *saved = vc->errors;
     vc->errors = NULL;
-    bool ok = v_node(vc, n, x);
+    bool ok = jschema_v_node(vc, n, x);
     vc->errors = saved;
     return ok;
 }
 
 /* n on a member or item already pushed on the path; `refused` is the message
  * when n is the schema false (additionalProperties: false, ...). */
-static bool v_child(jschema_vc *vc, const jschema_node *n, const json_t *x, const char *refused)
+static bool jschema_v_child(jschema_vc *vc, const jschema_node *n, const json_t *x,
+                            const char *refused)
 {
     if (n->boolean == 0) {
-        v_error(vc, "%s", refused);
+        jschema_v_error(vc, "%s", refused);
         return false;
     }
-    return v_node(vc, n, x);
+    return jschema_v_node(vc, n, x);
 }
 
 /* --- keywords by instance type ----------------------------------------------------- */
 
-static bool v_type_ok(unsigned types, const json_t *x)
+static bool jschema_v_type_ok(unsigned types, const json_t *x)
 {
     switch (json_typeof(x)) {
     case JSON_NULL:
@@ -206,33 +206,33 @@ static bool v_type_ok(unsigned types, const json_t *x)
     }
 }
 
-static bool v_type(jschema_vc *vc, unsigned types)
+static bool jschema_v_type(jschema_vc *vc, unsigned types)
 {
     buf names;
     buf_init(&names, 256);
     for (unsigned bit = 1; bit <= JSCHEMA_T_INTEGER; bit <<= 1)
-        if ((types & bit) && ((names.len && buf_puts(&names, " or ")) ||
-                              buf_puts(&names, jschema_type_name(bit))))
+        if ((types & bit) &&
+            ((names.len && buf_puts(&names, " or ")) || buf_puts(&names, jschema_type_name(bit))))
             vc->oom = true;
-    v_error(vc, "must be of type %s", names.len ? names.data : "?");
+    jschema_v_error(vc, "must be of type %s", names.len ? names.data : "?");
     buf_free(&names);
     return false;
 }
 
 /* One bound: fails when cmp(x, limit) is one of the refused outcomes. */
-static bool v_bound(jschema_vc *vc, const json_t *x, const json_t *limit, int refuse_a,
-                    int refuse_b, const char *op)
+static bool jschema_v_bound(jschema_vc *vc, const json_t *x, const json_t *limit, int refuse_a,
+                            int refuse_b, const char *op)
 {
     int c = jschema_cmp(x, limit);
     if (c != refuse_a && c != refuse_b)
         return true;
-    char *num = v_num(limit);
-    v_error(vc, "must be %s %s", op, num ? num : "the limit");
+    char *num = jschema_v_num(limit);
+    jschema_v_error(vc, "must be %s %s", op, num ? num : "the limit");
     free(num);
     return false;
 }
 
-static bool v_multiple_of(const json_t *x, const json_t *m)
+static bool jschema_v_multiple_of(const json_t *x, const json_t *m)
 {
     if (json_is_integer(x) && json_is_integer(m))
         return json_integer_value(x) % json_integer_value(m) == 0; /* m > 0 (compile) */
@@ -240,21 +240,21 @@ static bool v_multiple_of(const json_t *x, const json_t *m)
     return isfinite(q) && fabs(q - nearbyint(q)) < 1e-9;
 }
 
-static bool v_number(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_number(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     bool ok = true;
     if (n->maximum)
-        V_SUB(v_bound(vc, x, n->maximum, 1, 1, "<="));
+        V_SUB(jschema_v_bound(vc, x, n->maximum, 1, 1, "<="));
     if (n->exclusive_maximum)
-        V_SUB(v_bound(vc, x, n->exclusive_maximum, 1, 0, "<"));
+        V_SUB(jschema_v_bound(vc, x, n->exclusive_maximum, 1, 0, "<"));
     if (n->minimum)
-        V_SUB(v_bound(vc, x, n->minimum, -1, -1, ">="));
+        V_SUB(jschema_v_bound(vc, x, n->minimum, -1, -1, ">="));
     if (n->exclusive_minimum)
-        V_SUB(v_bound(vc, x, n->exclusive_minimum, -1, 0, ">"));
-    if (n->multiple_of && !v_multiple_of(x, n->multiple_of)) {
-        char *num = v_num(n->multiple_of);
+        V_SUB(jschema_v_bound(vc, x, n->exclusive_minimum, -1, 0, ">"));
+    if (n->multiple_of && !jschema_v_multiple_of(x, n->multiple_of)) {
+        char *num = jschema_v_num(n->multiple_of);
         ok = false;
-        v_error(vc, "must be a multiple of %s", num ? num : "the divisor");
+        jschema_v_error(vc, "must be a multiple of %s", num ? num : "the divisor");
         free(num);
         if (V_STOP(vc))
             return false;
@@ -262,7 +262,7 @@ static bool v_number(jschema_vc *vc, const jschema_node *n, const json_t *x)
     return ok;
 }
 
-static bool v_string(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_string(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     const char *s = json_string_value(x);
     size_t len = json_string_length(x);
@@ -282,7 +282,7 @@ static bool v_string(jschema_vc *vc, const jschema_node *n, const json_t *x)
     return ok;
 }
 
-static bool v_array(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_array(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     size_t size = json_array_size(x);
     bool ok = true;
@@ -309,31 +309,31 @@ static bool v_array(jschema_vc *vc, const jschema_node *n, const json_t *x)
             sub = i < n->items_tuple.n ? n->items_tuple.v[i] : n->additional_items;
         if (!sub)
             continue;
-        size_t mark = v_push_index(vc, i);
-        bool good = v_child(vc, sub, json_array_get(x, i),
-                            i >= n->items_tuple.n && n->items_tuple.n
-                                ? "is not allowed (no additional items)"
-                                : "is not allowed here");
-        v_pop(vc, mark);
+        size_t mark = jschema_v_push_index(vc, i);
+        bool good = jschema_v_child(vc, sub, json_array_get(x, i),
+                                    i >= n->items_tuple.n && n->items_tuple.n
+                                        ? "is not allowed (no additional items)"
+                                        : "is not allowed here");
+        jschema_v_pop(vc, mark);
         V_SUB(good);
     }
 
     if (n->contains) {
         bool found = false;
         for (size_t i = 0; i < size && !found; i++)
-            found = v_quiet(vc, n->contains, json_array_get(x, i));
+            found = jschema_v_quiet(vc, n->contains, json_array_get(x, i));
         if (!found)
             V_FAIL("must contain an item that matches \"contains\"");
     }
     return ok;
 }
 
-static bool v_has(const json_t *obj, const char *key, size_t len)
+static bool jschema_v_has(const json_t *obj, const char *key, size_t len)
 {
     return json_object_getn(obj, key, len) != NULL;
 }
 
-static bool v_object(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_object(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     const char *key = NULL;
     size_t key_len = 0, mark = 0;
@@ -348,11 +348,11 @@ static bool v_object(jschema_vc *vc, const jschema_node *n, const json_t *x)
 
     for (size_t i = 0; i < json_array_size(n->required); i++) {
         const json_t *name = json_array_get(n->required, i);
-        if (v_has(x, json_string_value(name), json_string_length(name)))
+        if (jschema_v_has(x, json_string_value(name), json_string_length(name)))
             continue;
-        mark = v_push_key(vc, json_string_value(name), json_string_length(name));
-        v_error(vc, "is required");
-        v_pop(vc, mark);
+        mark = jschema_v_push_key(vc, json_string_value(name), json_string_length(name));
+        jschema_v_error(vc, "is required");
+        jschema_v_pop(vc, mark);
         ok = false;
         if (V_STOP(vc))
             return false;
@@ -360,54 +360,53 @@ static bool v_object(jschema_vc *vc, const jschema_node *n, const json_t *x)
 
     for (size_t d = 0; d < n->n_deps; d++) {
         const jschema_dep *dep = &n->deps[d];
-        if (!v_has(x, dep->key, dep->len))
+        if (!jschema_v_has(x, dep->key, dep->len))
             continue;
         if (dep->node) {
-            V_SUB(v_node(vc, dep->node, x));
+            V_SUB(jschema_v_node(vc, dep->node, x));
             continue;
         }
         for (size_t i = 0; i < json_array_size(dep->names); i++) {
             const json_t *name = json_array_get(dep->names, i);
-            if (v_has(x, json_string_value(name), json_string_length(name)))
+            if (jschema_v_has(x, json_string_value(name), json_string_length(name)))
                 continue;
-            mark = v_push_key(vc, json_string_value(name), json_string_length(name));
-            v_error(vc, "is required when \"%s\" is present", dep->key);
-            v_pop(vc, mark);
+            mark = jschema_v_push_key(vc, json_string_value(name), json_string_length(name));
+            jschema_v_error(vc, "is required when \"%s\" is present", dep->key);
+            jschema_v_pop(vc, mark);
             ok = false;
             if (V_STOP(vc))
                 return false;
         }
     }
 
-    json_object_keylen_foreach((json_t *)x, key, key_len, val)
-    {
+    json_object_keylen_foreach ((json_t *)x, key, key_len, val) {
         bool matched = false, good = true;
-        mark = v_push_key(vc, key, key_len);
+        mark = jschema_v_push_key(vc, key, key_len);
         for (size_t i = 0; i < n->n_props && good; i++)
             if (n->props[i].len == key_len && memcmp(n->props[i].key, key, key_len) == 0) {
                 matched = true;
-                good = v_child(vc, n->props[i].node, val, "is not allowed here");
+                good = jschema_v_child(vc, n->props[i].node, val, "is not allowed here");
             }
         for (size_t i = 0; i < n->n_pprops && (good || !V_STOP(vc)); i++)
             if (pcre2_match(n->pprops[i].re, (PCRE2_SPTR)key, key_len, 0, 0, vc->md, NULL) >= 0) {
                 matched = true;
-                good = v_child(vc, n->pprops[i].node, val, "is not allowed here") && good;
+                good = jschema_v_child(vc, n->pprops[i].node, val, "is not allowed here") && good;
             }
         if (!matched && n->additional_props && (good || !V_STOP(vc)))
-            good = v_child(vc, n->additional_props, val,
-                           "is not allowed (no additional properties)") &&
+            good = jschema_v_child(vc, n->additional_props, val,
+                                   "is not allowed (no additional properties)") &&
                    good;
         if (n->property_names && (good || !V_STOP(vc))) {
             json_t *name = json_stringn_nocheck(key, key_len);
             if (!name)
                 vc->oom = true;
-            else if (!v_quiet(vc, n->property_names, name)) {
+            else if (!jschema_v_quiet(vc, n->property_names, name)) {
                 good = false;
-                v_error(vc, "is not a valid property name (propertyNames)");
+                jschema_v_error(vc, "is not a valid property name (propertyNames)");
             }
             json_decref(name);
         }
-        v_pop(vc, mark);
+        jschema_v_pop(vc, mark);
         V_SUB(good);
     }
     return ok;
@@ -415,44 +414,44 @@ static bool v_object(jschema_vc *vc, const jschema_node *n, const json_t *x)
 
 /* --- applicators and the node ------------------------------------------------------ */
 
-static bool v_applicators(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_applicators(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     bool ok = true;
 
     for (size_t i = 0; i < n->all_of.n; i++)
-        V_SUB(v_node(vc, n->all_of.v[i], x));
+        V_SUB(jschema_v_node(vc, n->all_of.v[i], x));
     if (n->any_of.n) {
         bool any = false;
         for (size_t i = 0; i < n->any_of.n && !any; i++)
-            any = v_quiet(vc, n->any_of.v[i], x);
+            any = jschema_v_quiet(vc, n->any_of.v[i], x);
         if (!any)
             V_FAIL("must match at least one schema of \"anyOf\"");
     }
     if (n->one_of.n) {
         size_t matches = 0;
         for (size_t i = 0; i < n->one_of.n && matches < 2; i++)
-            matches += v_quiet(vc, n->one_of.v[i], x);
+            matches += jschema_v_quiet(vc, n->one_of.v[i], x);
         if (matches == 0)
             V_FAIL("must match exactly one schema of \"oneOf\" (matches none)");
         if (matches > 1)
             V_FAIL("must match exactly one schema of \"oneOf\" (matches several)");
     }
-    if (n->not_ && v_quiet(vc, n->not_, x))
+    if (n->not_ && jschema_v_quiet(vc, n->not_, x))
         V_FAIL("must not match the schema of \"not\"");
     if (n->if_) {
-        const jschema_node *branch = v_quiet(vc, n->if_, x) ? n->then_ : n->else_;
+        const jschema_node *branch = jschema_v_quiet(vc, n->if_, x) ? n->then_ : n->else_;
         if (branch)
-            V_SUB(v_node(vc, branch, x));
+            V_SUB(jschema_v_node(vc, branch, x));
     }
     return ok;
 }
 
-static bool v_keywords(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_keywords(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     bool ok = true;
 
-    if (n->types && !v_type_ok(n->types, x))
-        V_SUB(v_type(vc, n->types));
+    if (n->types && !jschema_v_type_ok(n->types, x))
+        V_SUB(jschema_v_type(vc, n->types));
     if (n->enum_values) {
         bool found = false;
         for (size_t i = 0; i < json_array_size(n->enum_values) && !found; i++)
@@ -466,30 +465,30 @@ static bool v_keywords(jschema_vc *vc, const jschema_node *n, const json_t *x)
     switch (json_typeof(x)) {
     case JSON_INTEGER:
     case JSON_REAL:
-        V_SUB(v_number(vc, n, x));
+        V_SUB(jschema_v_number(vc, n, x));
         break;
     case JSON_STRING:
-        V_SUB(v_string(vc, n, x));
+        V_SUB(jschema_v_string(vc, n, x));
         break;
     case JSON_ARRAY:
-        V_SUB(v_array(vc, n, x));
+        V_SUB(jschema_v_array(vc, n, x));
         break;
     case JSON_OBJECT:
-        V_SUB(v_object(vc, n, x));
+        V_SUB(jschema_v_object(vc, n, x));
         break;
     default:
         break;
     }
-    V_SUB(v_applicators(vc, n, x));
+    V_SUB(jschema_v_applicators(vc, n, x));
     return ok;
 }
 
-static bool v_node(jschema_vc *vc, const jschema_node *n, const json_t *x)
+static bool jschema_v_node(jschema_vc *vc, const jschema_node *n, const json_t *x)
 {
     bool ok = false;
     if (n->boolean >= 0) {
         if (!n->boolean)
-            v_error(vc, "is not allowed here (the schema is false)");
+            jschema_v_error(vc, "is not allowed here (the schema is false)");
         return n->boolean;
     }
     if (vc->depth >= JSCHEMA_MAX_VALIDATE_DEPTH) {
@@ -498,7 +497,7 @@ static bool v_node(jschema_vc *vc, const jschema_node *n, const json_t *x)
     }
     vc->depth++;
     /* draft-07: beside "$ref", every other keyword is ignored. */
-    ok = n->ref ? v_node(vc, n->ref, x) : v_keywords(vc, n, x);
+    ok = n->ref ? jschema_v_node(vc, n->ref, x) : jschema_v_keywords(vc, n, x);
     vc->depth--;
     return ok;
 }
@@ -515,15 +514,15 @@ bool jschema_validate(const jschema *s, const json_t *instance, json_t **errors)
         goto done;
     if (errors && !(vc.errors = json_array())) /* without, run quietly */
         goto done;
-    ok = v_node(&vc, s->root, instance);
+    ok = jschema_v_node(&vc, s->root, instance);
     if (vc.too_deep) {
         ok = false;
-        v_pop(&vc, 0);
-        v_error(&vc, "the instance nests too deeply for this schema (more than %d levels)",
-                JSCHEMA_MAX_VALIDATE_DEPTH);
+        jschema_v_pop(&vc, 0);
+        jschema_v_error(&vc, "the instance nests too deeply for this schema (more than %d levels)",
+                        JSCHEMA_MAX_VALIDATE_DEPTH);
     }
     if (!ok && !vc.oom && json_array_size(vc.errors) == 0)
-        v_error(&vc, "is not valid");
+        jschema_v_error(&vc, "is not valid");
     if (vc.oom)
         ok = false;
     else if (!ok && errors) {

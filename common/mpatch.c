@@ -30,8 +30,7 @@ static json_t *mpatch_merge(json_t *target, const json_t *patch)
         if (!target)
             return NULL;
     }
-    json_object_keylen_foreach(MPATCH_MUT(patch), key, key_len, value)
-    {
+    json_object_keylen_foreach (MPATCH_MUT(patch), key, key_len, value) {
         if (json_is_null(value)) {
             json_object_deln(target, key, key_len); /* absent is fine */
             continue;
@@ -87,8 +86,7 @@ json_t *mpatch_create(const json_t *from, const json_t *to)
         goto fail;
 
     /* Members that `to` lacks (or holds as null, which a patch cannot keep). */
-    json_object_keylen_foreach(MPATCH_MUT(from), key, key_len, value)
-    {
+    json_object_keylen_foreach (MPATCH_MUT(from), key, key_len, value) {
         json_t *now = json_object_getn(to, key, key_len);
         if (!now || json_is_null(now))
             if (mpatch_put(patch, key, key_len, json_null()))
@@ -96,8 +94,7 @@ json_t *mpatch_create(const json_t *from, const json_t *to)
     }
 
     /* Members added or changed. */
-    json_object_keylen_foreach(MPATCH_MUT(to), key, key_len, value)
-    {
+    json_object_keylen_foreach (MPATCH_MUT(to), key, key_len, value) {
         json_t *was = json_object_getn(from, key, key_len);
         if (json_is_null(value) || (was && json_equal(was, value)))
             continue;

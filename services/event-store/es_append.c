@@ -353,7 +353,10 @@ static void *es_committer_main(void *arg)
             c->tail = NULL;
         pthread_mutex_unlock(&c->mu);
 
+        double t0 = timefmt_mono();
         es_group_commit(c, group, n);
+        log_debug("append: group of %zu appends (%zu events) in %.3f ms", n, events,
+                  (timefmt_mono() - t0) * 1e3);
         bool any = false;
         pthread_mutex_lock(&c->mu);
         for (size_t i = 0; i < n; i++) {

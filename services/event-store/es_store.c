@@ -27,8 +27,8 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
      * SQLite's BEGIN IMMEDIATE is already the one-writer lock. */
     [ES_LOCK] = {"SELECT pg_advisory_xact_lock(4242001)", "SELECT 1"},
     [ES_HEAD] = {"SELECT COALESCE(MAX(log_id), 0) FROM es_events", NULL},
-    [ES_VERSIONS] = {"SELECT id, version FROM es_streams WHERE id IN "
-                     "(SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))",
+    [ES_VERSIONS] = {"SELECT id, version FROM es_streams WHERE id = ANY "
+                     "(ARRAY(SELECT jsonb_array_elements_text(CAST($1 AS jsonb))))",
                      "SELECT id, version FROM es_streams WHERE id IN "
                      "(SELECT value FROM json_each($1))"},
     [ES_INSERT_EVENTS] =

@@ -121,15 +121,15 @@ static void check_create(const char *from, const char *to, const char *want_patc
 
 Test(mpatch, create_cases)
 {
-    check_create("{\"a\":1,\"b\":2}", "{\"a\":1}", "{\"b\":null}");          /* removed */
-    check_create("{\"a\":1}", "{\"a\":1,\"b\":\"x\"}", "{\"b\":\"x\"}");      /* added */
-    check_create("{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", "{\"b\":3}");      /* changed */
-    check_create("{\"a\":1}", "{\"a\":1.0}", "{\"a\":1.0}");                  /* int vs real */
-    check_create("{\"a\":{\"x\":1,\"y\":{\"z\":1,\"w\":2}}}",                  /* nested */
+    check_create("{\"a\":1,\"b\":2}", "{\"a\":1}", "{\"b\":null}");      /* removed */
+    check_create("{\"a\":1}", "{\"a\":1,\"b\":\"x\"}", "{\"b\":\"x\"}"); /* added */
+    check_create("{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", "{\"b\":3}"); /* changed */
+    check_create("{\"a\":1}", "{\"a\":1.0}", "{\"a\":1.0}");             /* int vs real */
+    check_create("{\"a\":{\"x\":1,\"y\":{\"z\":1,\"w\":2}}}",            /* nested */
                  "{\"a\":{\"x\":1,\"y\":{\"z\":2}}}", "{\"a\":{\"y\":{\"z\":2,\"w\":null}}}");
-    check_create("{\"a\":[1,2,3]}", "{\"a\":[1,2]}", "{\"a\":[1,2]}");        /* array whole */
-    check_create("{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":[1]}");          /* object -> array */
-    check_create("{\"a\":[1]}", "{\"a\":{\"b\":1}}", "{\"a\":{\"b\":1}}");    /* array -> object */
+    check_create("{\"a\":[1,2,3]}", "{\"a\":[1,2]}", "{\"a\":[1,2]}");     /* array whole */
+    check_create("{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":[1]}");       /* object -> array */
+    check_create("{\"a\":[1]}", "{\"a\":{\"b\":1}}", "{\"a\":{\"b\":1}}"); /* array -> object */
     check_create("{\"a\":1,\"b\":{\"c\":[true]}}", "{\"a\":1,\"b\":{\"c\":[true]}}", "{}");
     check_create("{}", "{}", "{}");
 }

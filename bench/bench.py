@@ -1,0 +1,141 @@
+"""make bench: eskit against plain PostgreSQL, measured in the same run.
+
+Every number is printed next to its baseline and the ratio, because the
+machine is shared and noisy: absolute numbers mean little, ratios measured
+minutes apart on the same disk mean more. Each comparison alternates the
+two sides several times and reports the median of each.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+from eskit import PG_BIN, Client, PgCluster, Service  # noqa: E402
+
+DURATION = int(os.environ.get("ESKIT_BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("ESKIT_BENCH_ROUNDS", "3"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PGBENCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pb_events (
+    log_id bigint PRIMARY KEY, originator_id text NOT NULL, version bigint NOT NULL,
+    event_type text NOT NULL, entity_type text NOT NULL, event_name text NOT NULL,
+    payload jsonb NOT NULL, occurred_on bigint NOT NULL, UNIQUE (originator_id, version));
+CREATE TABLE IF NOT EXISTS pb_streams (
+    id text PRIMARY KEY, entity_type text NOT NULL, version bigint NOT NULL,
+    last_event_type text NOT NULL, created_log_id bigint NOT NULL, updated_log_id bigint NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS pb_seq;
+"""
+
+# The same two-row insert transaction as one single append: the event row
+# and the stream row, committed durably.
+PGBENCH_INSERT = """\\set n random(1, 1000000000)
+BEGIN;
+INSERT INTO pb_events VALUES (nextval('pb_seq'), 'p' || :client_id || '-' || :n || '-' || currval('pb_seq'), 1, 'Bench.Created', 'Bench', 'Created', '{"n": 1, "name": "bench"}', 0);
+INSERT INTO pb_streams VALUES ('p' || :client_id || '-' || :n || '-' || currval('pb_seq'), 'Bench', 1, 'Bench.Created', currval('pb_seq'), currval('pb_seq'));
+END;
+"""
+
+PGBENCH_SELECT = """SELECT version, event_type, payload, occurred_on FROM es_events WHERE originator_id = 'bench-five' ORDER BY version;
+"""
+
+
+def wrk(url, script=None, conns=8, path="/", env=None, seconds=DURATION):
+    threads = max(1, min(conns, 2))
+    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency"]
+    if script:
+        cmd += ["-s", os.path.join(HERE, script)]
+    out = subprocess.run(cmd + [url + path], capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {}))).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if bad or errors:
+        print(f"    (wrk reported: {bad.group(0) if bad else ''} {errors.group(0) if errors else ''})")
+    return float(m.group(1)) if m else 0.0
+
+
+def pgbench(cluster, db, script, conns, seconds=DURATION):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+        path = f.name
+    os.chmod(path, 0o644)
+    out = subprocess.run([f"{PG_BIN}/pgbench", "-n", "-h", "127.0.0.1", "-p", str(cluster.port),
+                          "-U", "postgres", "-c", str(conns), "-j", str(min(conns, 2)),
+                          "-T", str(seconds), "-f", path, db],
+                         capture_output=True, text=True).stdout
+    os.unlink(path)
+    m = re.search(r"tps = ([\d.]+)", out)
+    return float(m.group(1)) if m else 0.0
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def compare(label, ours, theirs):
+    """Alternates the two measurements ROUNDS times; prints medians and ratio."""
+    a, b = [], []
+    for _ in range(ROUNDS):
+        a.append(ours())
+        b.append(theirs())
+    ma, mb = statistics.median(a), statistics.median(b)
+    ratio = ma / mb if mb else float("inf")
+    print(f"  {label:<44} eskit {ma:>10.0f}/s   pgbench {mb:>10.0f}/s   ratio {ratio:5.2f}x")
+    return ratio
+
+
+def main():
+    cluster = PgCluster()
+    cluster.start()
+    services = []
+    try:
+        es_db = cluster.new_database()
+        dbname = es_db.rsplit("/", 1)[1]
+        cluster.psql(PGBENCH_SCHEMA, db=dbname)
+        es = Service("event-store", {"ESKIT_DATABASE_URL": es_db, "ESKIT_LOG_LEVEL": "warn",
+                                     "ESKIT_DB_POOL_SIZE": "32"}).start()
+        services.append(es)
+        assert es.wait_ready(), es.log()
+        c = Client(es.url)
+
+        print(f"eskit bench: PostgreSQL 15 private cluster, {DURATION}s per measurement, "
+              f"{ROUNDS} alternating rounds, medians")
+        print("single appends over HTTP vs pgbench's same two-row insert transaction:")
+        for conns in (1, 8, 32, 64):
+            compare(f"{conns:>2} connections",
+                    lambda: wrk(es.url, "append.lua", conns, "/v1/events"),
+                    lambda: pgbench(cluster, dbname, PGBENCH_INSERT, conns))
+
+        print("batch appends (100 events per request), 8 connections:")
+        rates = [wrk(es.url, "batch.lua", 8, "/v1/events") * 100 for _ in range(ROUNDS)]
+        print(f"  {'events/s':<44} eskit {statistics.median(rates):>10.0f}/s   "
+              f"(target 50,000)")
+
+        c.post("/v1/events", {"events": [
+            {"originator": {"id": "bench-five"}, "event_type": "Bench.Created",
+             "payload": {"i": i}} for i in range(5)]})
+        print("read a 5-event stream vs pgbench selecting the same rows, 32 connections:")
+        compare("GET /v1/events/{id}",
+                lambda: wrk(es.url, None, 32, "/v1/events/bench-five"),
+                lambda: pgbench(cluster, dbname, PGBENCH_SELECT, 32))
+
+        print("resident memory after the run:")
+        for s in services:
+            print(f"  eskit-{s.name:<20} {rss_mb(s.proc.pid):6.1f} MB (target < 32 MB)")
+    finally:
+        for s in services:
+            s.stop()
+        cluster.destroy()
+
+
+if __name__ == "__main__":
+    main()

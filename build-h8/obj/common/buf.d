@@ -1,0 +1,3 @@
+build-h8/obj/common/buf.o: common/buf.c common/buf.h common/err.h
+common/buf.h:
+common/err.h:

@@ -1,0 +1,2 @@
+build-h9/obj/common/err.o: common/err.c common/err.h
+common/err.h:

@@ -1,0 +1,20 @@
+build-h9/obj/services/event-store/es_http_events.o: \
+ services/event-store/es_http_events.c common/buf.h common/err.h \
+ services/event-store/es_app.h common/db.h \
+ services/event-store/es_append.h common/err.h \
+ services/event-store/es_event.h common/watch.h common/http_server.h \
+ common/metrics.h common/metrics.h services/event-store/es_store.h \
+ common/validate.h
+common/buf.h:
+common/err.h:
+services/event-store/es_app.h:
+common/db.h:
+services/event-store/es_append.h:
+common/err.h:
+services/event-store/es_event.h:
+common/watch.h:
+common/http_server.h:
+common/metrics.h:
+common/metrics.h:
+services/event-store/es_store.h:
+common/validate.h:

@@ -1,0 +1,17 @@
+build-h9/obj/services/event-store/es_routes.o: \
+ services/event-store/es_routes.c services/event-store/es_app.h \
+ common/db.h common/err.h services/event-store/es_append.h common/err.h \
+ services/event-store/es_event.h common/buf.h common/watch.h \
+ common/http_server.h common/metrics.h common/metrics.h common/validate.h
+services/event-store/es_app.h:
+common/db.h:
+common/err.h:
+services/event-store/es_append.h:
+common/err.h:
+services/event-store/es_event.h:
+common/buf.h:
+common/watch.h:
+common/http_server.h:
+common/metrics.h:
+common/metrics.h:
+common/validate.h:

@@ -1,0 +1,385 @@
+/*
+ * test_http_client.c - the libcurl client (common/http_client.c) against a
+ * tiny server made with common/http_server.h on a free loopback port: JSON
+ * in and out, statuses, ETag, If-Match and token forwarding, time-outs,
+ * unreachable ports, and one client shared by several threads.
+ */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_client.h"
+#include "http_server.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define TOKEN "s3cret"
+
+/* Echoes what the request carried: method, headers, query and body. */
+static void srv_echo(http_req *r)
+{
+    json_t *out = json_object();
+    const char *h;
+    json_object_set_new(out, "method", json_string(http_req_method(r)));
+    if ((h = http_req_header(r, "Authorization")))
+        json_object_set_new(out, "authorization", json_string(h));
+    if ((h = http_req_header(r, "If-Match")))
+        json_object_set_new(out, "if_match", json_string(h));
+    if ((h = http_req_header(r, "Content-Type")))
+        json_object_set_new(out, "content_type", json_string(h));
+    if ((h = http_req_query(r, "q")))
+        json_object_set_new(out, "q", json_string(h));
+    if (strcmp(http_req_method(r), "GET") != 0 && strcmp(http_req_method(r), "DELETE") != 0) {
+        err e = ERR_INIT;
+        json_t *body = http_req_json(r, &e);
+        if (!body) {
+            http_reply_err(r, &e);
+            err_clear(&e);
+            json_decref(out);
+            return;
+        }
+        json_object_set(out, "body", body);
+    }
+    http_reply_json(r, 200, out);
+}
+
+static void srv_status(http_req *r)
+{
+    int code = (int)strtol(http_req_param(r, "code"), NULL, 10);
+    if (code == 204) {
+        http_reply_empty(r, 204);
+        return;
+    }
+    http_reply_json(r, code, json_pack("{s:i}", "status", code));
+}
+
+static void srv_etag(http_req *r)
+{
+    http_reply_header(r, "ETag", "\"7\"");
+    http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void srv_slow(http_req *r)
+{
+    usleep(1500 * 1000);
+    http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void srv_text(http_req *r)
+{
+    char *text = strdup("not json at all");
+    http_reply_json_text(r, 200, text, strlen(text));
+}
+
+static const http_route srv_routes[] = {
+    {"GET", "/v1/echo", srv_echo},
+    {"POST", "/v1/echo", srv_echo},
+    {"PUT", "/v1/echo", srv_echo},
+    {"DELETE", "/v1/echo", srv_echo},
+    {"GET", "/v1/status/{code}", srv_status},
+    {"GET", "/v1/etag", srv_etag},
+    {"GET", "/v1/slow", srv_slow},
+    {"GET", "/v1/text", srv_text},
+};
+
+static http_server *srv;
+static metrics *srv_metrics;
+static char srv_url[64];
+
+static void setup(void)
+{
+    err e = ERR_INIT;
+    log_init("test", false, LOG_ERROR);
+    srv_metrics = metrics_new();
+    cr_assert_not_null(srv_metrics);
+    http_server_config cfg = {
+        .service = "test",
+        .listen = "127.0.0.1:0",
+        .api_token = TOKEN,
+        .max_body = 1 << 20,
+        .routes = srv_routes,
+        .nroutes = sizeof srv_routes / sizeof srv_routes[0],
+        .metrics = srv_metrics,
+    };
+    srv = http_server_start(&cfg, &e);
+    cr_assert_not_null(srv, "%s", e.message);
+    snprintf(srv_url, sizeof srv_url, "http://127.0.0.1:%d/", http_server_port(srv));
+}
+
+static void teardown(void)
+{
+    http_server_stop(srv, 2000);
+    metrics_free(srv_metrics);
+}
+
+TestSuite(http_client, .init = setup, .fini = teardown, .timeout = 30);
+
+static http_client *client(void)
+{
+    http_client *c = http_client_new(srv_url, TOKEN, 5000);
+    cr_assert_not_null(c);
+    return c;
+}
+
+Test(http_client, get_json_with_token_and_query)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/echo?q=a%20b"};
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(r.json);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "method")), "GET");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "authorization")),
+                     "Bearer " TOKEN);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "q")), "a b");
+    cr_assert_null(json_object_get(r.json, "if_match"));
+    cr_assert_str_eq(r.etag, "");
+    cr_assert_eq(r.len, strlen(r.body));
+    http_resp_free(&r);
+    http_client_free(c);
+}
+
+Test(http_client, post_and_put_json_body_with_if_match)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    json_t *body = json_pack("{s:i, s:[s,n]}", "offset", 42, "list", "x");
+    http_call call = {.method = "POST", .path = "/v1/echo", .body = body};
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    cr_assert(json_equal(json_object_get(r.json, "body"), body), "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "content_type")),
+                     "application/json");
+    http_resp_free(&r);
+
+    http_call put = {.method = "PUT", .path = "/v1/echo", .body = body, .if_match = "\"3\""};
+    cr_assert(http_client_do(c, &put, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "method")), "PUT");
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "if_match")), "\"3\"");
+    cr_assert(json_equal(json_object_get(r.json, "body"), body));
+    http_resp_free(&r);
+
+    http_call del = {.method = "DELETE", .path = "/v1/echo"};
+    cr_assert(http_client_do(c, &del, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "method")), "DELETE");
+    http_resp_free(&r);
+    json_decref(body);
+    http_client_free(c);
+}
+
+Test(http_client, statuses_are_answers)
+{
+    http_client *c = client();
+    err e = ERR_INIT;
+    static const long codes[] = {201, 400, 404, 409, 500, 503};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        char path[64];
+        http_resp r;
+        snprintf(path, sizeof path, "/v1/status/%ld", codes[i]);
+        http_call call = {.method = "GET", .path = path};
+        cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+        cr_assert_eq(r.status, codes[i]);
+        cr_assert_eq(json_integer_value(json_object_get(r.json, "status")), codes[i]);
+        http_resp_free(&r);
+    }
+    /* 204: no body */
+    http_resp r;
+    http_call call = {.method = "GET", .path = "/v1/status/204"};
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 204);
+    cr_assert_null(r.json);
+    cr_assert_not_null(r.body);
+    cr_assert_eq(r.len, 0);
+    http_resp_free(&r);
+    /* unknown path: the server's 404 error body */
+    http_call nf = {.method = "GET", .path = "/v1/nope"};
+    cr_assert(http_client_do(c, &nf, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 404);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "code")),
+                     "not_found");
+    http_resp_free(&r);
+    http_client_free(c);
+}
+
+Test(http_client, etag_and_raw_body)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/etag"};
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    cr_assert_str_eq(r.etag, "\"7\"");
+    http_resp_free(&r);
+
+    http_call text = {.method = "GET", .path = "/v1/text"};
+    cr_assert(http_client_do(c, &text, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(r.json);
+    cr_assert_str_eq(r.body, "not json at all");
+    cr_assert_str_eq(r.etag, "");
+    http_resp_free(&r);
+    http_client_free(c);
+}
+
+Test(http_client, token_absent_or_wrong_gives_401)
+{
+    http_client *none = http_client_new(srv_url, NULL, 5000);
+    http_client *wrong = http_client_new(srv_url, "nope", 5000);
+    cr_assert(none && wrong);
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/echo"};
+    cr_assert(http_client_do(none, &call, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 401);
+    http_resp_free(&r);
+    cr_assert(http_client_do(wrong, &call, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 401);
+    http_resp_free(&r);
+    /* /healthz is never behind the token */
+    http_call hz = {.method = "GET", .path = "/healthz"};
+    cr_assert(http_client_do(none, &hz, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    http_resp_free(&r);
+    http_client_free(none);
+    http_client_free(wrong);
+}
+
+Test(http_client, timeout_is_unavailable)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/slow", .timeout_ms = 200};
+    double t0 = timefmt_mono();
+    cr_assert_not(http_client_do(c, &call, &r, &e));
+    double took = timefmt_mono() - t0;
+    cr_assert_eq(e.code, ERR_UNAVAILABLE);
+    cr_assert(strstr(e.message, "unreachable"), "%s", e.message);
+    cr_assert(took < 1.0, "took %.3f s", took);
+    cr_assert_eq(r.status, 0);
+    cr_assert_null(r.body);
+    cr_assert_null(r.json);
+    err_clear(&e);
+    /* the same client still works afterwards */
+    http_call ok = {.method = "GET", .path = "/v1/echo"};
+    cr_assert(http_client_do(c, &ok, &r, &e), "%s", e.message);
+    cr_assert_eq(r.status, 200);
+    http_resp_free(&r);
+    /* the client's default time-out applies when the call gives none */
+    http_client *quick = http_client_new(srv_url, TOKEN, 300);
+    cr_assert_not_null(quick);
+    http_call slow = {.method = "GET", .path = "/v1/slow"};
+    cr_assert_not(http_client_do(quick, &slow, &r, &e));
+    cr_assert_eq(e.code, ERR_UNAVAILABLE);
+    err_clear(&e);
+    http_client_free(quick);
+    http_client_free(c);
+}
+
+Test(http_client, unreachable_port_is_unavailable)
+{
+    /* a port that was free a moment ago: nothing listens there */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t sl = sizeof sa;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+
+    http_client *c = http_client_new(url, NULL, 5000);
+    cr_assert_not_null(c);
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/healthz"};
+    cr_assert_not(http_client_do(c, &call, &r, &e));
+    cr_assert_eq(e.code, ERR_UNAVAILABLE);
+    cr_assert(strstr(e.message, "unreachable"), "%s", e.message);
+    cr_assert(strstr(e.message, url), "%s", e.message);
+    err_clear(&e);
+    http_client_free(c);
+}
+
+Test(http_client, bad_base_urls)
+{
+    cr_assert_null(http_client_new("ftp://127.0.0.1", NULL, 1000));
+    cr_assert_null(http_client_new("127.0.0.1:8080", NULL, 1000));
+    cr_assert_null(http_client_new(NULL, NULL, 1000));
+    http_client *c = http_client_new("HTTPS://example.invalid///", NULL, 1000);
+    cr_assert_not_null(c);
+    http_client_free(c);
+}
+
+Test(http_client, escape)
+{
+    buf b;
+    buf_init(&b, 1024);
+    cr_assert_eq(http_client_escape(&b, "a b/c?d=\xc3\xa9&x+y%~._-Z9"), 0);
+    cr_assert_str_eq(b.data, "a%20b%2Fc%3Fd%3D%C3%A9%26x%2By%25~._-Z9");
+    buf_free(&b);
+    buf_init(&b, 4);
+    cr_assert_eq(http_client_escape(&b, "abc"), 0);
+    cr_assert_neq(http_client_escape(&b, "/"), 0); /* the cap */
+    cr_assert_str_eq(b.data, "abc");
+    buf_free(&b);
+}
+
+/* One client, several threads, many calls each. */
+typedef struct worker {
+    http_client *c;
+    int ok;
+} worker;
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < 50; i++) {
+        char path[64];
+        http_resp r;
+        err e = ERR_INIT;
+        snprintf(path, sizeof path, "/v1/echo?q=%d", i);
+        http_call call = {.method = "GET", .path = path};
+        if (!http_client_do(w->c, &call, &r, &e)) {
+            err_clear(&e);
+            continue;
+        }
+        char want[16];
+        snprintf(want, sizeof want, "%d", i);
+        const char *q = json_string_value(json_object_get(r.json, "q"));
+        if (r.status == 200 && q && strcmp(q, want) == 0)
+            w->ok++;
+        http_resp_free(&r);
+    }
+    return NULL;
+}
+
+Test(http_client, shared_by_threads)
+{
+    http_client *c = client();
+    enum { N = 8 };
+    pthread_t t[N];
+    worker w[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (worker){.c = c};
+        cr_assert_eq(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].ok, 50, "thread %d: %d of 50", i, w[i].ok);
+    }
+    http_client_free(c);
+}
