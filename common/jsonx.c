@@ -26,6 +26,73 @@ static void jsonx_sanitize(char *s)
     }
 }
 
+/*
+ * Writes the path ("events[1].originator.version") of the value being
+ * parsed at byte `pos` of `text`, which is valid JSON up to there (jansson
+ * stopped on the number at pos). "" when the value is the whole body.
+ */
+static void jsonx_path_at(const char *text, size_t pos, char *out, size_t outlen)
+{
+    enum { MAXD = 32 };
+    struct { bool obj; size_t key_off, key_len; long idx; } st[MAXD];
+    int depth = 0;
+    bool in_str = false, expect_key = false;
+    size_t str_start = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < pos && text[i]; i++) {
+        char c = text[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"') {
+                in_str = false;
+                if (depth > 0 && depth <= MAXD && st[depth - 1].obj && expect_key) {
+                    st[depth - 1].key_off = str_start;
+                    st[depth - 1].key_len = i - str_start;
+                    expect_key = false;
+                }
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': in_str = true; str_start = i + 1; break;
+        case '{':
+        case '[':
+            if (depth < MAXD) {
+                st[depth].obj = c == '{';
+                st[depth].key_off = st[depth].key_len = 0;
+                st[depth].idx = 0;
+            }
+            depth++;
+            expect_key = c == '{';
+            break;
+        case '}':
+        case ']': depth--; break;
+        case ',':
+            if (depth > 0 && depth <= MAXD) {
+                if (st[depth - 1].obj)
+                    expect_key = true;
+                else
+                    st[depth - 1].idx++;
+            }
+            break;
+        default: break;
+        }
+    }
+    size_t used = 0;
+    for (int d = 0; d < depth && d < MAXD; d++) {
+        int n;
+        if (st[d].obj)
+            n = snprintf(out + used, outlen - used, "%s%.*s", used ? "." : "",
+                         (int)st[d].key_len, text + st[d].key_off);
+        else
+            n = snprintf(out + used, outlen - used, "[%ld]", st[d].idx);
+        if (n < 0 || (size_t)n >= outlen - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
 json_t *jsonx_parse(const char *data, size_t len, err *e)
 {
     size_t i = 0;
@@ -41,6 +108,16 @@ json_t *jsonx_parse(const char *data, size_t len, err *e)
     if (v != NULL)
         return v;
 
+    /* A number out of range: name the member it was given for. */
+    if (strstr(jerr.text, "too big") || strstr(jerr.text, "overflow")) {
+        char path[256];
+        jsonx_path_at(data, (size_t)jerr.position, path, sizeof path);
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "%s is out of range: numbers must fit in a signed 64-bit integer or a double",
+                path[0] ? path : "a number in the body");
+        jsonx_sanitize(e->message);
+        return NULL;
+    }
     /* jansson names its own flag here; say what the client did instead */
     const char *text = strstr(jerr.text, "JSON_ALLOW_NUL") ? "\\u0000 is not allowed in strings"
                                                            : jerr.text;

@@ -304,12 +304,16 @@ async function checkObject(item) {
   }
   const errs = schemaErrors(cls, obj);
   for (const e of errs) problem(label, `schema: ${e.instancePath || "/"} ${e.message}`);
-  if (errs.length) return; // the checks below assume the right shapes
   for (const p of unknownFields(cls, obj)) problem(label, `unknown field ${p}`);
-  checkMetadata(label, obj);
-  checkWorkload(label, obj);
-  checkService(label, obj);
-  for (const t of podTemplates(obj)) checkPod(label, obj, t);
+  try {
+    checkMetadata(label, obj);
+    checkWorkload(label, obj);
+    checkService(label, obj);
+    for (const t of podTemplates(obj)) checkPod(label, obj, t);
+  } catch (e) {
+    // A shape the schema already refused can trip the rules; that is reported.
+    if (!errs.length) problem(label, `cannot check: ${e.message}`);
+  }
 }
 
 // --- cross-references within one application ---------------------------------------
@@ -569,7 +573,13 @@ async function main(argv) {
       const rendered = renderKustomization(p, sources);
       for (const item of sources) await checkObject(item); // each file as written
       for (const item of rendered) await checkObject(item); // and as rendered
-      checkReferences(rendered);
+      const before = problems.length;
+      try {
+        checkReferences(rendered);
+      } catch (e) {
+        // objects of the wrong shape, already reported above, can trip it
+        if (problems.length === before) problem(p, `cannot check references: ${e.message}`);
+      }
       count += rendered.length;
       printed.push(...rendered.map((i) => i.obj));
       continue;

@@ -14,7 +14,6 @@ import http.client
 import json
 import urllib.parse
 
-
 from eskit import Response
 
 # --------------------------------------------------------------------------

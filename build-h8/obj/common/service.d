@@ -1,5 +1,0 @@
-build-h8/obj/common/service.o: common/service.c common/service.h \
- common/config.h common/log.h
-common/service.h:
-common/config.h:
-common/log.h:
