@@ -1,5 +1,0 @@
-build-h9/obj/common/db.o: common/db.c common/db.h common/err.h \
- common/db_backend.h
-common/db.h:
-common/err.h:
-common/db_backend.h:

@@ -1,5 +1,0 @@
-build-h9/obj/common/db_sqlite.o: common/db_sqlite.c common/db_backend.h \
- common/db.h common/err.h
-common/db_backend.h:
-common/db.h:
-common/err.h:

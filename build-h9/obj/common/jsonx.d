@@ -1,3 +1,0 @@
-build-h9/obj/common/jsonx.o: common/jsonx.c common/jsonx.h common/err.h
-common/jsonx.h:
-common/err.h:

@@ -1,4 +1,0 @@
-build-h9/obj/common/mpatch.o: common/mpatch.c common/mpatch.h \
- common/err.h
-common/mpatch.h:
-common/err.h:

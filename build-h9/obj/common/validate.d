@@ -1,2 +1,0 @@
-build-h9/obj/common/validate.o: common/validate.c common/validate.h
-common/validate.h:
