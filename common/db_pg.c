@@ -269,6 +269,11 @@ static void *db_pg_open(const char *url, const db_spec *spec, err *e)
         goto fail;
     }
     PQsetNoticeProcessor(p->conn, db_pg_quiet, NULL);
+    /* Plan every execution with the table sizes of now: a generic plan
+     * cached while a table was empty (a sequential scan) would otherwise stay
+     * until the next ANALYZE, while the table grows by millions of rows. */
+    if (db_pg_run(p, "SET plan_cache_mode = force_custom_plan", "session setup", e) != DB_OK)
+        goto fail;
     /* SPEC §1: an acknowledged write survives a restart of the database,
      * whatever the server's or the role's default. */
     if (db_pg_run(p, "SET synchronous_commit = on", "session setup", e) != DB_OK)
