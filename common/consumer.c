@@ -49,6 +49,7 @@ struct consumer {
     int64_t pending; /* an offset to save (> offset), or -1 */
     int failures;    /* consecutive failed steps */
     double last_logged;
+    bool warned_head; /* said once that the log head is behind the offset */
 
     /* shared with other threads, under mu */
     pthread_mutex_t mu;
@@ -319,6 +320,12 @@ static bool consumer_read(consumer *c, bool *idle, err *e)
     }
     consumer_set_health(c, CONSUMER_EVENT_STORE, true);
     int64_t head_id = (int64_t)json_integer_value(head);
+    if (head_id < c->offset && !c->warned_head) {
+        log_warn("consumer %s: the log head %lld is behind the stored offset %lld; new "
+                 "entries below it will not be read (was the event store reset? delete the "
+                 "consumer to start over)", c->name, (long long)head_id, (long long)c->offset);
+        c->warned_head = true;
+    }
     pthread_mutex_lock(&c->mu);
     c->st.head_id = head_id;
     pthread_mutex_unlock(&c->mu);

@@ -2,7 +2,8 @@
  * test_http_client.c - the libcurl client (common/http_client.c) against a
  * tiny server made with common/http_server.h on a free loopback port: JSON
  * in and out, statuses, ETag, If-Match and token forwarding, time-outs,
- * unreachable ports, and one client shared by several threads.
+ * unreachable ports, one client shared by several threads, and connection
+ * reuse (counted by a raw TCP server).
  */
 #include <criterion/criterion.h>
 
@@ -382,4 +383,77 @@ Test(http_client, shared_by_threads)
         cr_assert_eq(w[i].ok, 50, "thread %d: %d of 50", i, w[i].ok);
     }
     http_client_free(c);
+}
+
+/* A raw HTTP/1.1 server that answers every request with {} and counts the
+ * connections it accepts: keep-alive means one connection for many calls. */
+typedef struct raw_server {
+    int fd;
+    int port;
+    int accepted;
+    pthread_t thread;
+} raw_server;
+
+static void *raw_server_run(void *arg)
+{
+    raw_server *s = arg;
+    static const char answer[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        __atomic_add_fetch(&s->accepted, 1, __ATOMIC_SEQ_CST);
+        char in[4096];
+        size_t have = 0;
+        for (;;) {
+            ssize_t n = read(c, in + have, sizeof in - have - 1);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            in[have] = '\0';
+            char *end;
+            while ((end = strstr(in, "\r\n\r\n")) != NULL) { /* one request, no body */
+                size_t used = (size_t)(end + 4 - in);
+                memmove(in, in + used, have - used + 1);
+                have -= used;
+                if (write(c, answer, sizeof answer - 1) < 0)
+                    break;
+            }
+        }
+        close(c);
+    }
+}
+
+Test(http_client, connections_are_kept_alive)
+{
+    raw_server s = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t sl = sizeof sa;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s.fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(bind(s.fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(s.fd, 16), 0);
+    cr_assert_eq(getsockname(s.fd, (struct sockaddr *)&sa, &sl), 0);
+    cr_assert_eq(pthread_create(&s.thread, NULL, raw_server_run, &s), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+
+    http_client *c = http_client_new(url, NULL, 5000);
+    cr_assert_not_null(c);
+    for (int i = 0; i < 20; i++) {
+        http_resp r;
+        err e = ERR_INIT;
+        http_call call = {.method = "GET", .path = "/anything"};
+        cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+        cr_assert_eq(r.status, 200);
+        cr_assert(json_is_object(r.json));
+        http_resp_free(&r);
+    }
+    cr_assert_eq(__atomic_load_n(&s.accepted, __ATOMIC_SEQ_CST), 1,
+                 "20 sequential calls used %d connections", s.accepted);
+    http_client_free(c);
+    shutdown(s.fd, SHUT_RDWR);
+    close(s.fd);
+    pthread_join(s.thread, NULL);
 }
