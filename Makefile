@@ -90,6 +90,7 @@ integration: $(BINS)
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 test: deps
+	@tools/lint.sh
 	$(MAKE) all unit
 	$(MAKE) integration
 
