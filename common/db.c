@@ -17,6 +17,7 @@
  */
 #include "db.h"
 #include "db_backend.h"
+#include "log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -425,4 +426,14 @@ void db_pool_release(db_pool *p, db *d)
 
     if (!keep || !slot) /* a handle that is not ours is closed, not leaked */
         db_close(d);
+}
+
+void db_fail(err *e, db_status st, const char *what)
+{
+    if (e->message[0])
+        log_warn("database: %s: %s", what, e->message);
+    if (st == DB_ERR_UNAVAILABLE)
+        err_set(e, ERR_UNAVAILABLE, "database unavailable while %s", what);
+    else
+        err_set(e, ERR_INTERNAL, "database error while %s", what);
 }

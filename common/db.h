@@ -77,6 +77,11 @@ typedef struct db_res db_res;
 db *db_open(const char *url, const db_spec *spec, err *e) WUR;
 void db_close(db *d);
 
+/* Turns a failed statement into the error a client sees: unavailable stays
+ * unavailable (503), anything else is internal (500). The back end's own
+ * message (already in e, if any) goes to the log, not to the client. */
+void db_fail(err *e, db_status st, const char *what);
+
 /* True when `url` names a back end this build knows (checked at start-up). */
 bool db_url_valid(const char *url);
 

@@ -9,6 +9,61 @@
 #include <string.h>
 
 #include "log.h"
+#include "validate.h"
+
+bool service_db_url_check(const char *url)
+{
+    if (db_url_valid(url))
+        return true;
+    log_error("ESKIT_DATABASE_URL must be postgres://..., postgresql://... or sqlite:PATH");
+    return false;
+}
+
+void service_db_warm(db_pool *pool)
+{
+    err e = ERR_INIT;
+    db *d = db_pool_acquire(pool, &e);
+    if (d)
+        db_pool_release(pool, d);
+    else
+        log_warn("database not reachable yet: %s", e.message);
+    err_clear(&e);
+}
+
+bool service_db_ready(db_pool *pool, size_t ping, err *e)
+{
+    db *d = db_pool_acquire(pool, e);
+    if (!d)
+        return false;
+    db_status st = db_exec(d, ping, NULL, 0, NULL, e);
+    db_pool_release(pool, d);
+    if (st != DB_OK) {
+        err_set(e, ERR_UNAVAILABLE, "database unavailable");
+        return false;
+    }
+    return true;
+}
+
+db *service_req_db(http_req *r, db_pool *pool)
+{
+    err e = ERR_INIT;
+    db *d = db_pool_acquire(pool, &e);
+    if (!d)
+        http_reply_err(r, &e);
+    err_clear(&e);
+    return d;
+}
+
+const char *service_req_id(http_req *r, const char *name)
+{
+    const char *id = http_req_param(r, name);
+    if (!validate_id(id)) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "%s must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ -", name);
+        return NULL;
+    }
+    return id;
+}
 
 void service_log_init(const char *service, const service_common *c)
 {

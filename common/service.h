@@ -6,9 +6,12 @@
 #ifndef ESKIT_SERVICE_H
 #define ESKIT_SERVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "db.h"
+#include "http_server.h"
 
 typedef struct service_common {
     const char *listen;
@@ -31,6 +34,23 @@ typedef struct service_common {
      "text|json", &(c).log_format},                                                            \
     {"ESKIT_LOG_LEVEL", CONFIG_STRING, "info", "least severe level logged", 0, 0,              \
      "debug|info|warn|error", &(c).log_level}
+
+/* Checks ESKIT_DATABASE_URL names a known back end; logs and returns false
+ * otherwise (the caller exits 2). */
+bool service_db_url_check(const char *url);
+/* Opens one pooled connection at start-up so that the schema exists early;
+ * a failure only logs (the service starts anyway and answers 503). */
+void service_db_warm(db_pool *pool);
+/* A /readyz check for a service whose dependency is its database: runs the
+ * statement `ping` (e.g. SELECT 1) on a pooled connection. */
+bool service_db_ready(db_pool *pool, size_t ping, err *e) WUR;
+
+/* For handlers: a pooled connection, or NULL after replying 503 (the caller
+ * just returns). Hand it back with db_pool_release(). */
+db *service_req_db(http_req *r, db_pool *pool) WUR;
+/* For handlers: the path parameter `name` checked as an id (SPEC §2), or
+ * NULL after replying 400. Borrowed from the request. */
+const char *service_req_id(http_req *r, const char *name) WUR;
 
 /* Sets up logging from the common variables. */
 void service_log_init(const char *service, const service_common *c);

@@ -26,10 +26,5 @@ void cs_http_get(http_req *r);
 void cs_http_list(http_req *r);
 void cs_http_delete(http_req *r);
 
-/* A pooled connection, or NULL after a reply of 503. The caller gives it
- * back with db_pool_release(). */
-db *cs_app_db(http_req *r, cs_app *app);
-/* The validated {consumer_id} path parameter, or NULL after a reply of 400. */
-const char *cs_app_consumer(http_req *r);
 
 #endif

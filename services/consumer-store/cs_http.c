@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "cs_app.h"
+#include "service.h"
 #include "cs_store.h"
 #include "jsonx.h"
 #include "timefmt.h"
@@ -19,7 +20,7 @@ void cs_http_put(http_req *r)
     int64_t offset = 0, expected = 0;
     bool has_expected = false;
 
-    const char *id = cs_app_consumer(r);
+    const char *id = service_req_id(r, "consumer_id");
     if (!id)
         return;
     json_t *body = http_req_json(r, &e);
@@ -34,7 +35,7 @@ void cs_http_put(http_req *r)
         !jsonx_get_int(body, "expected_offset", "expected_offset", false, 0, INT64_MAX,
                        &expected, &has_expected, &e))
         goto fail;
-    if (!(d = cs_app_db(r, app)))
+    if (!(d = service_req_db(r, app->pool)))
         goto done;
     json_t *c = cs_store_put(d, id, offset, has_expected ? &expected : NULL, timefmt_now_ms(), &e);
     if (!c) {
@@ -58,10 +59,10 @@ void cs_http_get(http_req *r)
 {
     cs_app *app = http_req_app(r);
     err e = ERR_INIT;
-    const char *id = cs_app_consumer(r);
+    const char *id = service_req_id(r, "consumer_id");
     if (!id)
         return;
-    db *d = cs_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     json_t *c = cs_store_get(d, id, &e);
@@ -79,7 +80,7 @@ void cs_http_list(http_req *r)
 {
     cs_app *app = http_req_app(r);
     err e = ERR_INIT;
-    db *d = cs_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     json_t *list = cs_store_list(d, &e);
@@ -96,10 +97,10 @@ void cs_http_delete(http_req *r)
 {
     cs_app *app = http_req_app(r);
     err e = ERR_INIT;
-    const char *id = cs_app_consumer(r);
+    const char *id = service_req_id(r, "consumer_id");
     if (!id)
         return;
-    db *d = cs_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     bool ok = cs_store_delete(d, id, &e);

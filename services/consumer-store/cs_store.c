@@ -60,16 +60,6 @@ const db_spec cs_db_spec = {
 
 /* Fills e from a failed statement: unavailable stays unavailable, anything
  * else becomes internal (the details go to the log, not to the client). */
-static void cs_store_fail(err *e, db_status st, const char *what)
-{
-    if (e->message[0])
-        log_warn("database: %s: %s", what, e->message);
-    if (st == DB_ERR_UNAVAILABLE)
-        err_set(e, ERR_UNAVAILABLE, "database unavailable while %s", what);
-    else
-        err_set(e, ERR_INTERNAL, "database error while %s", what);
-}
-
 /* Row i of a result with the CS_COLS columns, as a new object (NULL on OOM). */
 static json_t *cs_row(const db_res *r, size_t i)
 {
@@ -79,16 +69,6 @@ static json_t *cs_row(const db_res *r, size_t i)
                      (json_int_t)db_res_int(r, i, 1), "updated_at", when);
 }
 
-bool cs_store_ping(db *d, err *e)
-{
-    db_status st = db_exec(d, CS_PING, NULL, 0, NULL, e);
-    if (st != DB_OK) {
-        err_set(e, ERR_UNAVAILABLE, "database unavailable");
-        return false;
-    }
-    return true;
-}
-
 json_t *cs_store_get(db *d, const char *id, err *e)
 {
     db_res *r = NULL;
@@ -96,7 +76,7 @@ json_t *cs_store_get(db *d, const char *id, err *e)
     db_param p[] = {DB_TEXT(id)};
     db_status st = db_exec(d, CS_GET, p, 1, &r, e);
     if (st != DB_OK) {
-        cs_store_fail(e, st, "reading a consumer");
+        db_fail(e, st, "reading a consumer");
         goto done;
     }
     if (db_res_rows(r) == 0) {
@@ -117,7 +97,7 @@ json_t *cs_store_list(db *d, err *e)
     json_t *list = NULL, *out = NULL;
     db_status st = db_exec(d, CS_LIST, NULL, 0, &r, e);
     if (st != DB_OK) {
-        cs_store_fail(e, st, "listing consumers");
+        db_fail(e, st, "listing consumers");
         goto done;
     }
     list = json_array();
@@ -147,7 +127,7 @@ static bool cs_store_current(db *d, const char *id, int64_t *current, err *e)
     db_param p[] = {DB_TEXT(id)};
     db_status st = db_exec(d, CS_GET, p, 1, &r, e);
     if (st != DB_OK) {
-        cs_store_fail(e, st, "reading a consumer");
+        db_fail(e, st, "reading a consumer");
         return false;
     }
     *current = db_res_rows(r) ? db_res_int(r, 0, 1) : 0;
@@ -167,7 +147,7 @@ json_t *cs_store_put(db *d, const char *id, int64_t offset, const int64_t *expec
     for (int attempt = 0;; attempt++) {
         db_status st = db_exec(d, stmt, p, np, &r, e);
         if (st != DB_OK) {
-            cs_store_fail(e, st, "saving a consumer offset");
+            db_fail(e, st, "saving a consumer offset");
             goto done;
         }
         if (db_res_rows(r) > 0)
@@ -204,7 +184,7 @@ bool cs_store_delete(db *d, const char *id, err *e)
     db_param p[] = {DB_TEXT(id)};
     db_status st = db_exec(d, CS_DELETE, p, 1, &r, e);
     if (st != DB_OK) {
-        cs_store_fail(e, st, "deleting a consumer");
+        db_fail(e, st, "deleting a consumer");
         goto done;
     }
     if (db_res_rows(r) == 0) {
@@ -222,7 +202,7 @@ bool cs_store_count(db *d, int64_t *n, err *e)
     db_res *r = NULL;
     db_status st = db_exec(d, CS_COUNT, NULL, 0, &r, e);
     if (st != DB_OK) {
-        cs_store_fail(e, st, "counting consumers");
+        db_fail(e, st, "counting consumers");
         return false;
     }
     *n = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;

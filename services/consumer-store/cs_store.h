@@ -32,8 +32,6 @@ typedef enum cs_stmt {
 
 extern const db_spec cs_db_spec;
 
-/* The database answers (for /readyz). False with e = unavailable. */
-bool cs_store_ping(db *d, err *e) WUR;
 
 /* One consumer; NULL with e = not_found when it is not stored, or another
  * error when the database fails. */

@@ -30,12 +30,7 @@ static const config_var cs_config[] = {
 static bool cs_ready(void *ctx, err *e)
 {
     cs_app *app = ctx;
-    db *d = db_pool_acquire(app->pool, e);
-    if (!d)
-        return false;
-    bool ok = cs_store_ping(d, e);
-    db_pool_release(app->pool, d);
-    return ok;
+    return service_db_ready(app->pool, CS_PING, e);
 }
 
 /* Before each scrape: the number of stored consumers. */
@@ -68,10 +63,8 @@ int main(int argc, char **argv)
     if (cr != 0)
         return cr > 0 ? 0 : 2;
     service_log_init("consumer-store", &cs_common);
-    if (!db_url_valid(cs_db_url)) {
-        log_error("ESKIT_DATABASE_URL must be postgres://..., postgresql://... or sqlite:PATH");
+    if (!service_db_url_check(cs_db_url))
         return 2;
-    }
 
     /* 1. storage */
     app.pool = db_pool_new(cs_db_url, &cs_db_spec, (int)cs_pool_size);
@@ -108,17 +101,7 @@ int main(int argc, char **argv)
     }
     log_info("listening on %s (database %s)", cs_common.listen,
              cs_db_url[0] == 's' ? cs_db_url : "postgresql");
-    {
-        /* A first connection now, so that the schema exists early; failure
-         * is fine: the service starts anyway and answers 503 until it can. */
-        err pe = ERR_INIT;
-        db *d = db_pool_acquire(app.pool, &pe);
-        if (d)
-            db_pool_release(app.pool, d);
-        else
-            log_warn("database not reachable yet: %s", pe.message);
-        err_clear(&pe);
-    }
+    service_db_warm(app.pool);
 
     int sig = service_signals_wait();
     log_info("signal %d: stopping", sig);

@@ -37,9 +37,5 @@ void es_http_log_sse(http_req *r);
 void es_http_put_snapshot(http_req *r);
 void es_http_get_snapshot(http_req *r);
 
-/* Shared by the handlers: a pooled connection, or a reply of 503. */
-db *es_app_db(http_req *r, es_app *app);
-/* Validates the {originator_id} path parameter (400 when malformed). */
-const char *es_app_originator(http_req *r);
 
 #endif

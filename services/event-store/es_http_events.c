@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "es_app.h"
+#include "service.h"
 #include "es_event.h"
 #include "es_store.h"
 
@@ -55,14 +56,14 @@ void es_http_read_stream(http_req *r)
     db *d = NULL;
     buf_init(&out, (size_t)1 << 30);
 
-    const char *id = es_app_originator(r);
+    const char *id = service_req_id(r, "originator_id");
     if (!id)
         return;
     if (!http_req_query_int(r, "from_version", 1, 1, INT64_MAX, &from, &e) ||
         !http_req_query_int(r, "to_version", INT64_MAX, 1, INT64_MAX, &to, &e) ||
         !http_req_query_int(r, "limit", 10000, 1, 10000, &limit, &e))
         goto fail;
-    if (!(d = es_app_db(r, app)))
+    if (!(d = service_req_db(r, app->pool)))
         goto done;
     if (!es_store_read_stream(d, id, from, to, limit, &out, &e))
         goto fail;

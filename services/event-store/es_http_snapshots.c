@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "es_app.h"
+#include "service.h"
 #include "es_store.h"
 #include "jsonx.h"
 
@@ -17,7 +18,7 @@ void es_http_put_snapshot(http_req *r)
     char *payload = NULL;
     db *d = NULL;
 
-    const char *id = es_app_originator(r);
+    const char *id = service_req_id(r, "originator_id");
     if (!id)
         return;
     json_t *body = http_req_json(r, &e);
@@ -39,7 +40,7 @@ void es_http_put_snapshot(http_req *r)
         err_set(&e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    if (!(d = es_app_db(r, app)))
+    if (!(d = service_req_db(r, app->pool)))
         goto done;
     if (!es_store_snapshot_put(d, id, version, payload, &e))
         goto fail;
@@ -59,7 +60,7 @@ void es_http_get_snapshot(http_req *r)
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
     int64_t max_version = INT64_MAX;
-    const char *id = es_app_originator(r);
+    const char *id = service_req_id(r, "originator_id");
     if (!id)
         return;
     if (!http_req_query_int(r, "max_version", INT64_MAX, 1, INT64_MAX, &max_version, &e)) {
@@ -67,7 +68,7 @@ void es_http_get_snapshot(http_req *r)
         err_clear(&e);
         return;
     }
-    db *d = es_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     json_t *snap = es_store_snapshot_get(d, id, max_version, &e);

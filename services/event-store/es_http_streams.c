@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "es_app.h"
+#include "service.h"
 #include "es_store.h"
 #include "validate.h"
 
@@ -13,10 +14,10 @@ void es_http_get_stream(http_req *r)
 {
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
-    const char *id = es_app_originator(r);
+    const char *id = service_req_id(r, "originator_id");
     if (!id)
         return;
-    db *d = es_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     json_t *s = es_store_get_stream(d, id, &e);
@@ -66,7 +67,7 @@ void es_http_list_streams(http_req *r)
     }
     if (!http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e))
         goto fail;
-    db *d = es_app_db(r, app);
+    db *d = service_req_db(r, app->pool);
     if (!d)
         return;
     json_t *page = es_store_list_streams(d, type, after, limit, &e);

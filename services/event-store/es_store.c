@@ -92,22 +92,12 @@ const db_spec es_db_spec = {
     .sqlite_migrations = schema_sqlite,
 };
 
-void es_store_fail(err *e, db_status st, const char *what)
-{
-    if (e->message[0])
-        log_warn("database: %s: %s", what, e->message);
-    if (st == DB_ERR_UNAVAILABLE)
-        err_set(e, ERR_UNAVAILABLE, "database unavailable while %s", what);
-    else
-        err_set(e, ERR_INTERNAL, "database error while %s", what);
-}
-
 bool es_store_head(db *d, int64_t *head, err *e)
 {
     db_res *r = NULL;
     db_status st = db_exec(d, ES_HEAD, NULL, 0, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading the log head");
+        db_fail(e, st, "reading the log head");
         return false;
     }
     *head = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
@@ -122,7 +112,7 @@ bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64
     db_param p[] = {DB_TEXT(id), DB_INT(from), DB_INT(to), DB_INT(limit)};
     db_status st = db_exec(d, ES_READ_STREAM, p, 4, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading a stream");
+        db_fail(e, st, "reading a stream");
         return false;
     }
     bool ok = buf_puts(out, "{\"events\":[") == 0;
@@ -153,7 +143,7 @@ json_t *es_store_get_stream(db *d, const char *id, err *e)
     db_param p[] = {DB_TEXT(id)};
     db_status st = db_exec(d, ES_GET_STREAM, p, 1, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading a stream");
+        db_fail(e, st, "reading a stream");
         return NULL;
     }
     json_t *out = NULL;
@@ -172,7 +162,7 @@ json_t *es_store_list_streams(db *d, const char *entity_type, int64_t after, int
     db_param p[] = {DB_TEXT(entity_type), DB_INT(after), DB_INT(limit + 1)};
     db_status st = db_exec(d, ES_LIST_STREAMS, p, 3, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "listing streams");
+        db_fail(e, st, "listing streams");
         return NULL;
     }
     json_t *list = json_array();
@@ -228,7 +218,7 @@ bool es_store_read_log(db *d, const es_log_query *q, es_log_page *page, err *e)
     }
     db_status st = db_exec(d, stmt, p, np, &page->rows, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading the log");
+        db_fail(e, st, "reading the log");
         return false;
     }
     size_t n = db_res_rows(page->rows);
@@ -264,7 +254,7 @@ bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *p
     db_param p1[] = {DB_TEXT(id)};
     db_status st = db_exec(d, ES_STREAM_VERSION, p1, 1, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading a stream version");
+        db_fail(e, st, "reading a stream version");
         return false;
     }
     int64_t current = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
@@ -278,7 +268,7 @@ bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *p
     db_param p2[] = {DB_TEXT(id), DB_INT(version), DB_TEXT(payload_json)};
     st = db_exec(d, ES_SNAP_PUT, p2, 3, NULL, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "saving a snapshot");
+        db_fail(e, st, "saving a snapshot");
         return false;
     }
     return true;
@@ -290,7 +280,7 @@ json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e
     db_param p[] = {DB_TEXT(id), DB_INT(max_version)};
     db_status st = db_exec(d, ES_SNAP_GET, p, 2, &r, e);
     if (st != DB_OK) {
-        es_store_fail(e, st, "reading a snapshot");
+        db_fail(e, st, "reading a snapshot");
         return NULL;
     }
     json_t *out = NULL;

@@ -83,8 +83,5 @@ bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *p
                            err *e) WUR;
 json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e) WUR;
 
-/* Fills e from a failed statement: unavailable stays unavailable, anything
- * else becomes internal. */
-void es_store_fail(err *e, db_status st, const char *what);
 
 #endif

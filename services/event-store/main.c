@@ -33,16 +33,7 @@ static const config_var es_config[] = {
 static bool es_ready(void *ctx, err *e)
 {
     es_app *app = ctx;
-    db *d = db_pool_acquire(app->pool, e);
-    if (!d)
-        return false;
-    db_status st = db_exec(d, ES_PING, NULL, 0, NULL, e);
-    db_pool_release(app->pool, d);
-    if (st != DB_OK) {
-        err_set(e, ERR_UNAVAILABLE, "database unavailable");
-        return false;
-    }
-    return true;
+    return service_db_ready(app->pool, ES_PING, e);
 }
 
 /* Before each scrape: the log head, read from the database. */
@@ -76,10 +67,8 @@ int main(int argc, char **argv)
     if (cr != 0)
         return cr > 0 ? 0 : 2;
     service_log_init("event-store", &es_common);
-    if (!db_url_valid(es_db_url)) {
-        log_error("ESKIT_DATABASE_URL must be postgres://..., postgresql://... or sqlite:PATH");
+    if (!service_db_url_check(es_db_url))
         return 2;
-    }
 
     /* 1. storage: readers' pool, the committer, the listener */
     app.db_url = es_db_url;
@@ -121,17 +110,7 @@ int main(int argc, char **argv)
     }
     log_info("listening on %s (database %s)", es_common.listen,
              es_db_url[0] == 's' ? es_db_url : "postgresql");
-    {
-        /* A first connection now, so that the schema exists early; failure
-         * is fine: the service starts anyway and answers 503 until it can. */
-        err pe = ERR_INIT;
-        db *d = db_pool_acquire(app.pool, &pe);
-        if (d)
-            db_pool_release(app.pool, d);
-        else
-            log_warn("database not reachable yet: %s", pe.message);
-        err_clear(&pe);
-    }
+    service_db_warm(app.pool);
 
     int sig = service_signals_wait();
     log_info("signal %d: stopping", sig);
