@@ -1,6 +1,7 @@
 /*
  * es_http_streams.c - GET /v1/streams/{id} and GET /v1/streams (pages of
- * streams of one entity type, in creation order).
+ * streams of one entity type, in creation order; exclude_deleted=true leaves
+ * out streams whose last event is named Deleted, for the CRUD store's lists).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ void es_http_list_streams(http_req *r)
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
     int64_t after = 0, limit = 100;
+    bool live = false;
     const char *type = http_req_query(r, "entity_type");
 
     if (!type) {
@@ -65,12 +67,13 @@ void es_http_list_streams(http_req *r)
         err_set(&e, ERR_INVALID_ARGUMENT, "after must be a cursor from a previous page");
         goto fail;
     }
-    if (!http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e))
+    if (!http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e) ||
+        !http_req_query_bool(r, "exclude_deleted", false, &live, &e))
         goto fail;
     db *d = service_req_db(r, app->pool);
     if (!d)
         return;
-    json_t *page = es_store_list_streams(d, type, after, limit, &e);
+    json_t *page = es_store_list_streams(d, type, after, limit, live, &e);
     db_pool_release(app->pool, d);
     if (!page)
         goto fail;

@@ -63,6 +63,11 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
     [ES_LIST_STREAMS] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
                          "AND created_log_id > $2 ORDER BY created_log_id LIMIT $3",
                          NULL},
+    /* The NOT LIKE term must match the partial index's predicate word for word. */
+    [ES_LIST_STREAMS_LIVE] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
+                              "AND created_log_id > $2 AND last_event_type NOT LIKE '%.Deleted' "
+                              "ORDER BY created_log_id LIMIT $3",
+                              NULL},
     [ES_LOG_ALL] = {ES_LOG_SELECT " ORDER BY log_id LIMIT $3", NULL},
     [ES_LOG_ENTITY] = {ES_LOG_SELECT " AND entity_type = $4 ORDER BY log_id LIMIT $3", NULL},
     [ES_LOG_NAME] = {ES_LOG_SELECT " AND event_name = $4 ORDER BY log_id LIMIT $3", NULL},
@@ -156,11 +161,11 @@ json_t *es_store_get_stream(db *d, const char *id, err *e)
 }
 
 json_t *es_store_list_streams(db *d, const char *entity_type, int64_t after, int64_t limit,
-                              err *e)
+                              bool live, err *e)
 {
     db_res *r = NULL;
     db_param p[] = {DB_TEXT(entity_type), DB_INT(after), DB_INT(limit + 1)};
-    db_status st = db_exec(d, ES_LIST_STREAMS, p, 3, &r, e);
+    db_status st = db_exec(d, live ? ES_LIST_STREAMS_LIVE : ES_LIST_STREAMS, p, 3, &r, e);
     if (st != DB_OK) {
         db_fail(e, st, "listing streams");
         return NULL;

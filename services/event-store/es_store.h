@@ -25,6 +25,7 @@ typedef enum es_stmt {
     ES_READ_STREAM,
     ES_GET_STREAM,
     ES_LIST_STREAMS,
+    ES_LIST_STREAMS_LIVE,
     ES_LOG_ALL,
     ES_LOG_ENTITY,
     ES_LOG_NAME,
@@ -52,9 +53,11 @@ bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64
 json_t *es_store_get_stream(db *d, const char *id, err *e) WUR;
 
 /* A page of streams of one entity type created after log id `after`:
- * {"streams": [...], "next_after": "…" | null} as a new object. */
+ * {"streams": [...], "next_after": "…" | null} as a new object. With
+ * `live`, streams whose last event is named Deleted are left out (an index
+ * keeps such a page's cost to its size). */
 json_t *es_store_list_streams(db *d, const char *entity_type, int64_t after, int64_t limit,
-                              err *e) WUR;
+                              bool live, err *e) WUR;
 
 /* A log read: entries from `from_id` matching the filters. */
 typedef struct es_log_query {

@@ -194,3 +194,28 @@ def test_health_ready_and_unknown_paths(event_store):
     r = c.delete("/v1/events")
     assert r.status == 405 and "POST" in r.header("Allow")
     assert r.json["error"]["code"] == "method_not_allowed"
+
+
+def test_streams_exclude_deleted(event_store):
+    """An extension for the CRUD store's lists: exclude_deleted=true leaves out
+    streams whose last event is named Deleted, in creation order."""
+    c = event_store.client()
+    for i in range(6):
+        assert c.post("/v1/events", ev(f"doc{i}", "Doc.Created")).status == 201
+    for i in (1, 3, 4):
+        assert c.post("/v1/events", ev(f"doc{i}", "Doc.Deleted")).status == 201
+    seen, after = [], None
+    while True:
+        params = {"entity_type": "Doc", "limit": 2, "exclude_deleted": "true"}
+        if after:
+            params["after"] = after
+        page = c.get("/v1/streams", params=params).json
+        seen += [s["id"] for s in page["streams"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert seen == ["doc0", "doc2", "doc5"]
+    every = c.get("/v1/streams", params={"entity_type": "Doc"}).json["streams"]
+    assert len(every) == 6
+    assert c.get("/v1/streams", params={"entity_type": "Doc",
+                                        "exclude_deleted": "maybe"}).status == 400
