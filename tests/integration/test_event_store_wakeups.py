@@ -55,14 +55,18 @@ def wake_delay(reader_url, writer_url, oid):
     lp = LongPoll(reader_url, from_id=h + 1, wait=10)
     lp.start()
     time.sleep(PARK)
-    assert lp.is_alive(), f"long poll answered before any append: {lp.resp or lp.error}"
+    assert lp.is_alive(), (f"long poll GET /v1/logs {lp.params} answered "
+                           f"{lp.t_done - lp.t_start:.3f}s after it was sent, before any "
+                           f"append: {lp.resp or lp.error}")
     log_id = append(writer_url, oid)
     t_ack = time.monotonic()
     lp.join(15)
     assert not lp.is_alive(), "long poll not woken by an append"
     assert lp.error is None, lp.error
     assert lp.resp.status == 200, lp.resp
-    assert [x["id"] for x in lp.resp.json["results"]] == [log_id], lp.resp
+    assert [x["id"] for x in lp.resp.json["results"]] == [log_id], (
+        f"GET /v1/logs {lp.params} -> {lp.resp} {lp.t_done - t_ack:.3f}s after the 201 "
+        f"of log_id {log_id}")
     assert lp.resp.json["next_from_id"] == log_id + 1
     return lp.t_done - t_ack
 
