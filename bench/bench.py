@@ -6,19 +6,14 @@ minutes apart on the same disk mean more. Each comparison alternates the
 two sides several times and reports the median of each.
 """
 import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
-from eskit import PG_BIN, Client, PgCluster, Service  # noqa: E402
-
-DURATION = int(os.environ.get("ESKIT_BENCH_SECONDS", "5"))
-ROUNDS = int(os.environ.get("ESKIT_BENCH_ROUNDS", "3"))
-HERE = os.path.dirname(os.path.abspath(__file__))
+from eskit import Client, PgCluster, Service  # noqa: E402
+from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E402
+import bench_crud  # noqa: E402
+import bench_lag  # noqa: E402
 
 PGBENCH_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pb_events (
@@ -42,55 +37,6 @@ END;
 
 PGBENCH_SELECT = """SELECT version, event_type, payload, occurred_on FROM es_events WHERE originator_id = 'bench-five' ORDER BY version;
 """
-
-
-def wrk(url, script=None, conns=8, path="/", env=None, seconds=DURATION):
-    threads = max(1, min(conns, 2))
-    cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency"]
-    if script:
-        cmd += ["-s", os.path.join(HERE, script)]
-    out = subprocess.run(cmd + [url + path], capture_output=True, text=True,
-                         env=dict(os.environ, **(env or {}))).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    if bad or errors:
-        print(f"    (wrk reported: {bad.group(0) if bad else ''} {errors.group(0) if errors else ''})")
-    return float(m.group(1)) if m else 0.0
-
-
-def pgbench(cluster, db, script, conns, seconds=DURATION):
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(script)
-        path = f.name
-    os.chmod(path, 0o644)
-    out = subprocess.run([f"{PG_BIN}/pgbench", "-n", "-h", "127.0.0.1", "-p", str(cluster.port),
-                          "-U", "postgres", "-c", str(conns), "-j", str(min(conns, 2)),
-                          "-T", str(seconds), "-f", path, db],
-                         capture_output=True, text=True).stdout
-    os.unlink(path)
-    m = re.search(r"tps = ([\d.]+)", out)
-    return float(m.group(1)) if m else 0.0
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
-def compare(label, ours, theirs):
-    """Alternates the two measurements ROUNDS times; prints medians and ratio."""
-    a, b = [], []
-    for _ in range(ROUNDS):
-        a.append(ours())
-        b.append(theirs())
-    ma, mb = statistics.median(a), statistics.median(b)
-    ratio = ma / mb if mb else float("inf")
-    print(f"  {label:<44} eskit {ma:>10.0f}/s   pgbench {mb:>10.0f}/s   ratio {ratio:5.2f}x")
-    return ratio
 
 
 def main():
@@ -127,6 +73,9 @@ def main():
         compare("GET /v1/events/{id}",
                 lambda: wrk(es.url, None, 32, "/v1/events/bench-five"),
                 lambda: pgbench(cluster, dbname, PGBENCH_SELECT, 32))
+
+        bench_crud.run(cluster, services)
+        bench_lag.run(cluster, services)
 
         print("resident memory after the run:")
         for s in services:
