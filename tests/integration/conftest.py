@@ -63,3 +63,11 @@ def event_store(backend, services):
     s = services("event-store", {"ESKIT_DATABASE_URL": backend()})
     assert s.wait_ready(), s.log()
     return s
+
+
+@pytest.fixture
+def crud_store(backend, services):
+    """An event store on a fresh database of each back end and a CRUD store on
+    top of it, both ready: a crud_fixtures.CrudEnv (.es, .crud, .db, .e, .c)."""
+    from crud_fixtures import start_crud_env
+    return start_crud_env(backend, services)

@@ -1,0 +1,297 @@
+/*
+ * crud_entity.c - reading and writing one document (see crud_entity.h).
+ *
+ * Each operation reads the stream's head (one event-store call), rebuilds the
+ * state at that version (usually a cache hit), decides, and appends one event
+ * at exactly the next version. After a successful append the new state is
+ * known without a replay, so it goes straight into the cache.
+ */
+#include "crud_entity.h"
+
+#include <string.h>
+
+#include "crud_es.h"
+#include "crud_types.h"
+#include "jsonw.h"
+#include "jsonx.h"
+#include "mpatch.h"
+#include "uuid4.h"
+
+/* Writes without If-Match that lose a race are tried this many times. */
+#define CRUD_WRITE_ATTEMPTS 8
+
+int crud_entity_render(buf *b, const char *type, const char *id, const crud_doc *d,
+                       bool with_payload)
+{
+    if (buf_puts(b, "{\"entity_type\":") || jsonw_string(b, type) ||
+        buf_puts(b, ",\"originator\":{\"id\":") || jsonw_string(b, id) ||
+        buf_printf(b, ",\"version\":%lld}", (long long)d->version))
+        return -1;
+    if (with_payload &&
+        (buf_puts(b, ",\"payload\":") || buf_append(b, d->text ? d->text : "null",
+                                                    d->text ? d->len : 4)))
+        return -1;
+    return buf_printf(b, ",\"deleted\":%s}", d->deleted ? "true" : "false");
+}
+
+/* The stream of document (type, id): not_found when it does not exist or
+ * belongs to another entity type. */
+static bool crud_entity_stream(crud_app *app, const char *type, const char *id, crud_stream *st,
+                               err *e)
+{
+    bool found = false;
+    if (!crud_es_stream(app->es, id, st, &found, e))
+        return false;
+    if (!found || strcmp(st->entity_type, type) != 0) {
+        err_set(e, ERR_NOT_FOUND, "%s %s does not exist", type, id);
+        return false;
+    }
+    return true;
+}
+
+/* The live document at the stream's last version: *st and *doc filled;
+ * not_found when missing or deleted. */
+static bool crud_entity_latest(crud_app *app, const char *type, const char *id, crud_stream *st,
+                               crud_doc *doc, err *e)
+{
+    if (!crud_entity_stream(app, type, id, st, e) ||
+        !crud_replay_at(app, id, type, st->version, doc, e))
+        return false;
+    if (!doc->exists || doc->deleted) {
+        err_set(e, ERR_NOT_FOUND, "%s %s %s", type, id,
+                doc->exists ? "is deleted" : "does not exist");
+        crud_doc_free(doc);
+        return false;
+    }
+    return true;
+}
+
+static void crud_entity_stale(err *e, const char *type, const char *id, int64_t current,
+                              int64_t wanted)
+{
+    err_set_details(e, ERR_CONFLICT, json_pack("{s:I}", "current_version", (json_int_t)current),
+                    "%s %s is at version %lld; version %lld is not the last", type, id,
+                    (long long)current, (long long)wanted);
+}
+
+/* After the event store refused an append at `version` + 1: the conflict,
+ * with the stream's current version when the event store told it. */
+static void crud_entity_lost(err *e, const char *type, const char *id, int64_t version)
+{
+    json_t *cv = json_object_get(e->details, "current_version");
+    int64_t current = json_is_integer(cv) ? json_integer_value(cv) : version + 1;
+    crud_entity_stale(e, type, id, current, version);
+}
+
+bool crud_entity_read(crud_app *app, const char *type, const char *id, int64_t version,
+                      bool with_deleted, crud_doc *out, err *e)
+{
+    crud_stream st;
+    memset(out, 0, sizeof *out);
+    if (!crud_entity_stream(app, type, id, &st, e))
+        return false;
+    if (version > st.version) {
+        err_set(e, ERR_NOT_FOUND, "%s %s has no version %lld (its last is %lld)", type, id,
+                (long long)version, (long long)st.version);
+        return false;
+    }
+    if (!crud_replay_at(app, id, type, version > 0 ? version : st.version, out, e))
+        return false;
+    if (!out->exists || (out->deleted && !with_deleted)) {
+        err_set(e, ERR_NOT_FOUND, "%s %s %s", type, id,
+                !out->exists ? "does not exist at this version" : "is deleted");
+        crud_doc_free(out);
+        return false;
+    }
+    return true;
+}
+
+bool crud_entity_create(crud_app *app, const char *type, const char *id, const json_t *payload,
+                        char out_id[VALIDATE_ID_MAX + 1], err *e)
+{
+    char et[CRUD_EVENT_TYPE_MAX];
+    char uuid[UUID4_LEN];
+    if (!crud_event_type(et, type, "Created")) {
+        err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long: '%s.Created' would pass the "
+                                         "200 characters of an event type", type);
+        return false;
+    }
+    if (!id) {
+        uuid4_generate(uuid);
+        id = uuid;
+    }
+    if (!crud_types_check(app, type, payload, e))
+        return false;
+    if (!crud_es_append(app->es, id, et, 1, payload, e)) {
+        if (e->code == ERR_CONFLICT)
+            err_set(e, ERR_CONFLICT, "%s already exists", id);
+        return false;
+    }
+    crud_replay_remember(app, id, 1, false, payload);
+    memcpy(out_id, id, strlen(id) + 1);
+    return true;
+}
+
+/* Appends the Updated event turning `doc` into `next` at st->version + 1.
+ * *stored receives the state a replay will rebuild (a new reference). */
+static bool crud_entity_update(crud_app *app, const char *type, const char *id,
+                               const json_t *doc, const json_t *next, int64_t version,
+                               json_t **stored, err *e)
+{
+    char et[CRUD_EVENT_TYPE_MAX];
+    json_t *patch = mpatch_create(doc, next);
+    json_t *after = patch ? mpatch_apply(doc, patch) : NULL;
+    bool ok = false;
+    *stored = NULL;
+    if (!after) {
+        err_set(e, ERR_INTERNAL, "out of memory computing a merge patch");
+        goto done;
+    }
+    if (!crud_event_type(et, type, "Updated")) {
+        err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long for its event types");
+        goto done;
+    }
+    if (!crud_es_append(app->es, id, et, version, patch, e))
+        goto done;
+    crud_replay_remember(app, id, version, false, after);
+    *stored = json_incref(after);
+    ok = true;
+done:
+    json_decref(patch);
+    json_decref(after);
+    return ok;
+}
+
+bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t version,
+                     const json_t *payload, int64_t *new_version, err *e)
+{
+    crud_stream st;
+    crud_doc doc = {0};
+    json_t *cur = NULL, *stored = NULL;
+    bool ok = false;
+    if (!crud_entity_latest(app, type, id, &st, &doc, e))
+        return false;
+    if (version != st.version) {
+        crud_entity_stale(e, type, id, st.version, version);
+        goto done;
+    }
+    if (!crud_types_check(app, type, payload, e) || !(cur = crud_doc_json(&doc, e)))
+        goto done;
+    if (!crud_entity_update(app, type, id, cur, payload, version + 1, &stored, e)) {
+        if (e->code == ERR_CONFLICT)
+            crud_entity_lost(e, type, id, version);
+        goto done;
+    }
+    *new_version = version + 1;
+    ok = true;
+done:
+    crud_doc_free(&doc);
+    json_decref(cur);
+    json_decref(stored);
+    return ok;
+}
+
+bool crud_entity_patch(crud_app *app, const char *type, const char *id, const json_t *patch,
+                       int64_t if_match, crud_doc *out, err *e)
+{
+    memset(out, 0, sizeof *out);
+    for (int attempt = 0;; attempt++) {
+        crud_stream st;
+        crud_doc doc = {0};
+        json_t *cur = NULL, *next = NULL, *stored = NULL;
+        bool ok = false, retry = false;
+        if (!crud_entity_latest(app, type, id, &st, &doc, e))
+            return false;
+        if (if_match > 0 && if_match != st.version) {
+            crud_entity_stale(e, type, id, st.version, if_match);
+            goto next;
+        }
+        if (!(cur = crud_doc_json(&doc, e)))
+            goto next;
+        if (!(next = mpatch_apply(cur, patch))) {
+            err_set(e, ERR_INTERNAL, "out of memory applying a merge patch");
+            goto next;
+        }
+        if (!json_is_object(next)) {
+            err_set(e, ERR_INVALID_ARGUMENT, "the patched document must be a JSON object; a "
+                                             "merge patch that is not an object replaces it");
+            goto next;
+        }
+        if (!crud_types_check(app, type, next, e))
+            goto next;
+        if (!crud_entity_update(app, type, id, cur, next, st.version + 1, &stored, e)) {
+            retry = e->code == ERR_CONFLICT && if_match == 0 && attempt + 1 < CRUD_WRITE_ATTEMPTS;
+            if (e->code == ERR_CONFLICT)
+                crud_entity_lost(e, type, id, st.version);
+            goto next;
+        }
+        out->version = st.version + 1;
+        out->exists = true;
+        out->text = jsonx_dump(stored);
+        if (!out->text) {
+            err_set(e, ERR_INTERNAL, "out of memory rendering a document");
+            goto next;
+        }
+        out->len = strlen(out->text);
+        ok = true;
+    next:
+        crud_doc_free(&doc);
+        json_decref(cur);
+        json_decref(next);
+        json_decref(stored);
+        if (!retry)
+            return ok;
+        metrics_add(app->m_retries, NULL, 1);
+        err_clear(e);
+    }
+}
+
+bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t if_match,
+                        int64_t *new_version, err *e)
+{
+    char et[CRUD_EVENT_TYPE_MAX];
+    json_t *empty = json_object();
+    bool ok = false;
+    if (!empty) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return false;
+    }
+    if (!crud_event_type(et, type, "Deleted")) {
+        err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long for its event types");
+        goto done;
+    }
+    for (int attempt = 0; !ok; attempt++) {
+        crud_stream st;
+        crud_doc doc = {0};
+        json_t *cur = NULL;
+        if (!crud_entity_latest(app, type, id, &st, &doc, e))
+            goto done;
+        if (if_match > 0 && if_match != st.version) {
+            crud_entity_stale(e, type, id, st.version, if_match);
+            crud_doc_free(&doc);
+            goto done;
+        }
+        cur = crud_doc_json(&doc, e);
+        crud_doc_free(&doc);
+        if (!cur)
+            goto done;
+        if (crud_es_append(app->es, id, et, st.version + 1, empty, e)) {
+            crud_replay_remember(app, id, st.version + 1, true, cur);
+            *new_version = st.version + 1;
+            ok = true;
+        }
+        json_decref(cur);
+        if (ok)
+            break;
+        if (e->code != ERR_CONFLICT || if_match > 0 || attempt + 1 >= CRUD_WRITE_ATTEMPTS) {
+            if (e->code == ERR_CONFLICT)
+                crud_entity_lost(e, type, id, st.version);
+            goto done;
+        }
+        metrics_add(app->m_retries, NULL, 1);
+        err_clear(e);
+    }
+done:
+    json_decref(empty);
+    return ok;
+}

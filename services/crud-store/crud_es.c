@@ -1,0 +1,305 @@
+/*
+ * crud_es.c - the event-store calls of the CRUD store (see crud_es.h): build
+ * the path, perform the call through the shared http_client (its handles keep
+ * their connections alive), check the shape of the answer and map failures to
+ * the error model of SPEC §2.
+ */
+#include "crud_es.h"
+
+#include <string.h>
+
+#include "buf.h"
+#include "jsonx.h"
+
+#define CRUD_ES_PATH_MAX 4096
+#define CRUD_ES_READY_MS 2000
+
+/* The event store's own error message, or "" when its body has none. */
+static const char *crud_es_message(const http_resp *r)
+{
+    json_t *body = json_object_get(r->json, "error");
+    const char *m = json_string_value(json_object_get(body, "message"));
+    return m ? m : "";
+}
+
+/* Maps a non-2xx answer (other than the 404s the caller handles). */
+static void crud_es_fail(const http_resp *r, const char *what, err *e)
+{
+    const char *msg = crud_es_message(r);
+    json_t *details = json_object_get(json_object_get(r->json, "error"), "details");
+    switch (r->status) {
+    case 409:
+        err_set_details(e, ERR_CONFLICT, json_is_object(details) ? json_deep_copy(details) : NULL,
+                        "%s", msg[0] ? msg : "conflict in the event store");
+        break;
+    case 413:
+        err_set(e, ERR_PAYLOAD_TOO_LARGE, "the event store refused %s as too large: %s", what,
+                msg);
+        break;
+    case 400:
+        err_set(e, ERR_INVALID_ARGUMENT, "the event store refused %s: %s", what, msg);
+        break;
+    case 404:
+        err_set(e, ERR_NOT_FOUND, "%s", msg[0] ? msg : "not found in the event store");
+        break;
+    default:
+        if (r->status >= 500 || r->status == 401 || r->status == 403)
+            err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s answered %ld %s", what,
+                    r->status, msg);
+        else
+            err_set(e, ERR_INTERNAL, "the event store answered %s with %ld %s", what, r->status,
+                    msg);
+        break;
+    }
+}
+
+/* Performs one call; on a transport failure e = unavailable. */
+static bool crud_es_do(http_client *es, const char *method, const buf *path, const json_t *body,
+                       int timeout_ms, http_resp *resp, err *e)
+{
+    err te = ERR_INIT;
+    http_call call = {.method = method, .path = path->data, .body = body,
+                      .timeout_ms = timeout_ms};
+    if (http_client_do(es, &call, resp, &te))
+        return true;
+    if (te.code == ERR_UNAVAILABLE)
+        err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s", te.message);
+    else
+        err_move(e, &te);
+    err_clear(&te);
+    return false;
+}
+
+/* Appends "/v1/<what>/<escaped id>" to a fresh path buffer. */
+static bool crud_es_path(buf *b, const char *prefix, const char *id, err *e)
+{
+    buf_init(b, CRUD_ES_PATH_MAX);
+    if (buf_puts(b, prefix) || http_client_escape(b, id)) {
+        err_set(e, ERR_INTERNAL, "event store path too long");
+        return false;
+    }
+    return true;
+}
+
+bool crud_es_stream(http_client *es, const char *id, crud_stream *out, bool *found, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *found = false;
+    if (!crud_es_path(&path, "/v1/streams/", id, e) ||
+        !crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+        goto done;
+    if (r.status == 404) {
+        ok = true;
+        goto done;
+    }
+    if (r.status != 200) {
+        crud_es_fail(&r, "a stream read", e);
+        goto done;
+    }
+    const char *type = json_string_value(json_object_get(r.json, "entity_type"));
+    const char *last = json_string_value(json_object_get(r.json, "last_event_type"));
+    json_t *v = json_object_get(r.json, "version");
+    if (!type || !last || !json_is_integer(v) || json_integer_value(v) < 1 ||
+        strlen(type) > VALIDATE_TYPE_MAX || strlen(last) > VALIDATE_TYPE_MAX) {
+        err_set(e, ERR_INTERNAL, "the event store answered a stream read with an unexpected body");
+        goto done;
+    }
+    memcpy(out->entity_type, type, strlen(type) + 1);
+    memcpy(out->last_event_type, last, strlen(last) + 1);
+    out->version = json_integer_value(v);
+    *found = true;
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
+bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t limit,
+                    json_t **events, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *events = NULL;
+    if (!crud_es_path(&path, "/v1/events/", id, e))
+        goto done;
+    if (buf_printf(&path, "?from_version=%lld&to_version=%lld&limit=%lld", (long long)from,
+                   (long long)to, (long long)limit)) {
+        err_set(e, ERR_INTERNAL, "event store path too long");
+        goto done;
+    }
+    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+        goto done;
+    if (r.status != 200) {
+        crud_es_fail(&r, "a stream read", e);
+        goto done;
+    }
+    json_t *list = json_object_get(r.json, "events");
+    if (!json_is_array(list)) {
+        err_set(e, ERR_INTERNAL, "the event store answered a stream read with an unexpected body");
+        goto done;
+    }
+    *events = json_incref(list);
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
+bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
+                    const json_t *payload, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    /* json_pack's "O" increfs: the event holds a reference, dropped with it */
+    json_t *ev = json_pack("{s:{s:s, s:I}, s:s, s:O}", "originator", "id", id, "version",
+                           (json_int_t)version, "event_type", event_type, "payload", payload);
+    buf_init(&path, CRUD_ES_PATH_MAX);
+    if (!ev || buf_puts(&path, "/v1/events")) {
+        err_set(e, ERR_INTERNAL, "out of memory building an event");
+        goto done;
+    }
+    if (!crud_es_do(es, "POST", &path, ev, 0, &r, e))
+        goto done;
+    if (r.status != 201 && r.status != 200) {
+        crud_es_fail(&r, "an append", e);
+        goto done;
+    }
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    json_decref(ev);
+    return ok;
+}
+
+bool crud_es_snapshot_get(http_client *es, const char *id, int64_t max_version, bool *found,
+                          int64_t *version, json_t **payload, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *found = false;
+    *payload = NULL;
+    if (!crud_es_path(&path, "/v1/snapshots/", id, e))
+        goto done;
+    if (buf_printf(&path, "?max_version=%lld", (long long)max_version)) {
+        err_set(e, ERR_INTERNAL, "event store path too long");
+        goto done;
+    }
+    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+        goto done;
+    if (r.status == 404) {
+        ok = true;
+        goto done;
+    }
+    if (r.status != 200) {
+        crud_es_fail(&r, "a snapshot read", e);
+        goto done;
+    }
+    json_t *v = json_object_get(r.json, "version");
+    json_t *p = json_object_get(r.json, "payload");
+    if (!json_is_integer(v) || !p) {
+        err_set(e, ERR_INTERNAL, "the event store answered a snapshot read with an unexpected body");
+        goto done;
+    }
+    *version = json_integer_value(v);
+    *payload = json_incref(p);
+    *found = true;
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
+bool crud_es_snapshot_put(http_client *es, const char *id, int64_t version,
+                          const json_t *payload, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    json_t *body = json_pack("{s:I, s:O}", "version", (json_int_t)version, "payload", payload);
+    if (!body) {
+        err_set(e, ERR_INTERNAL, "out of memory building a snapshot");
+        return false;
+    }
+    if (!crud_es_path(&path, "/v1/snapshots/", id, e) ||
+        !crud_es_do(es, "PUT", &path, body, 0, &r, e))
+        goto done;
+    if (r.status / 100 != 2) {
+        crud_es_fail(&r, "a snapshot write", e);
+        goto done;
+    }
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    json_decref(body);
+    return ok;
+}
+
+bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t after,
+                          int64_t limit, bool exclude_deleted, json_t **page, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *page = NULL;
+    if (!crud_es_path(&path, "/v1/streams?entity_type=", entity_type, e))
+        goto done;
+    if ((after > 0 && buf_printf(&path, "&after=%lld", (long long)after)) ||
+        buf_printf(&path, "&limit=%lld", (long long)limit) ||
+        (exclude_deleted && buf_puts(&path, "&exclude_deleted=true"))) {
+        err_set(e, ERR_INTERNAL, "event store path too long");
+        goto done;
+    }
+    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+        goto done;
+    if (r.status != 200) {
+        crud_es_fail(&r, "a stream listing", e);
+        goto done;
+    }
+    json_t *streams = json_object_get(r.json, "streams");
+    json_t *next = json_object_get(r.json, "next_after");
+    if (!json_is_array(streams) || !(json_is_null(next) || json_is_string(next))) {
+        err_set(e, ERR_INTERNAL, "the event store answered a stream listing with an unexpected "
+                                 "body");
+        goto done;
+    }
+    *page = json_incref(r.json);
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
+bool crud_es_ready(http_client *es, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    buf_init(&path, 64);
+    if (buf_puts(&path, "/readyz")) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (!crud_es_do(es, "GET", &path, NULL, CRUD_ES_READY_MS, &r, e))
+        goto done;
+    if (r.status != 200) {
+        err_set(e, ERR_UNAVAILABLE, "event store unavailable: its /readyz answered %ld %s",
+                r.status, crud_es_message(&r));
+        goto done;
+    }
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}

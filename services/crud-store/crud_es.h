@@ -1,0 +1,70 @@
+/*
+ * crud_es.h - the CRUD store's calls to the event store (SPEC §3), over one
+ * keep-alive http_client shared by every request thread.
+ *
+ * Every call maps the event store's answer to the error model once, here:
+ * unreachable, timed out, 5xx or a refused token become 503 `unavailable`
+ * ("event store unavailable: ..."), 409 becomes `conflict` (with the event
+ * store's details, current_version among them), 413 `payload_too_large`,
+ * 400 `invalid_argument`. Callers decide what a 404 means.
+ */
+#ifndef CRUD_ES_H
+#define CRUD_ES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "http_client.h"
+#include "validate.h"
+
+/* GET /v1/events returns at most this many events per call. */
+#define CRUD_ES_EVENTS_PAGE 10000
+
+/* What GET /v1/streams/{id} says about one stream. */
+typedef struct crud_stream {
+    char entity_type[VALIDATE_TYPE_MAX + 1];
+    char last_event_type[VALIDATE_TYPE_MAX + 1];
+    int64_t version; /* the last version, >= 1 */
+} crud_stream;
+
+/* GET /v1/streams/{id}. *found is false (and the call succeeds) when the
+ * stream does not exist. False with e set on any other failure. */
+bool crud_es_stream(http_client *es, const char *id, crud_stream *out, bool *found,
+                    err *e) WUR;
+
+/* GET /v1/events/{id}?from_version&to_version&limit: one page of events
+ * (at most `limit`, <= CRUD_ES_EVENTS_PAGE). *events receives a new
+ * reference to the JSON array (the caller decrefs). */
+bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t limit,
+                    json_t **events, err *e) WUR;
+
+/* POST /v1/events: one event at exactly `version` (the stream's current
+ * version + 1). A lost race or an existing stream gives e = conflict. */
+bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
+                    const json_t *payload, err *e) WUR;
+
+/* GET /v1/snapshots/{id}?max_version: the newest snapshot at or below
+ * max_version. *found false when there is none; else *version and
+ * *payload (a new reference, the caller decrefs) are set. */
+bool crud_es_snapshot_get(http_client *es, const char *id, int64_t max_version, bool *found,
+                          int64_t *version, json_t **payload, err *e) WUR;
+
+/* PUT /v1/snapshots/{id} {"version", "payload"}. */
+bool crud_es_snapshot_put(http_client *es, const char *id, int64_t version,
+                          const json_t *payload, err *e) WUR;
+
+/* GET /v1/streams?entity_type&after&limit[&exclude_deleted=true]. `after`
+ * is the cursor (the creation log id of the last stream seen), 0 for the
+ * first page; exclude_deleted leaves out streams whose last event is named
+ * Deleted. *page receives a new reference to {"streams": [...],
+ * "next_after": string | null}, checked to have that shape (the caller
+ * decrefs). */
+bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t after,
+                          int64_t limit, bool exclude_deleted, json_t **page, err *e) WUR;
+
+/* GET /readyz of the event store: true when it answers 200. */
+bool crud_es_ready(http_client *es, err *e) WUR;
+
+#endif

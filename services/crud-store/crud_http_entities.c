@@ -1,0 +1,272 @@
+/*
+ * crud_http_entities.c - the handlers of /v1/entities: parse and validate
+ * the request, call crud_entity, render. The module does the work and says
+ * what went wrong; nothing here knows about events or the cache.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "crud_app.h"
+#include "crud_entity.h"
+#include "jsonx.h"
+#include "service.h"
+#include "validate.h"
+
+#define CRUD_HTTP_PAGE_MAX ((size_t)256 << 20) /* the largest response we build */
+
+/* Sets the ETag header to "<version>". */
+static void crud_http_etag(http_req *r, int64_t version)
+{
+    char tag[32];
+    int n = snprintf(tag, sizeof tag, "\"%lld\"", (long long)version);
+    if (n > 0 && (size_t)n < sizeof tag)
+        http_reply_header(r, "ETag", tag);
+}
+
+/* Replies 200 with an entity and its ETag. */
+static void crud_http_entity(http_req *r, const char *type, const char *id, const crud_doc *d)
+{
+    buf b;
+    buf_init(&b, CRUD_HTTP_PAGE_MAX);
+    if (crud_entity_render(&b, type, id, d, true) || buf_puts(&b, "\n")) {
+        buf_free(&b);
+        http_reply_error(r, ERR_INTERNAL, "the document is too large to render");
+        return;
+    }
+    crud_http_etag(r, d->version);
+    size_t len = 0;
+    char *text = buf_take(&b, &len);
+    http_reply_json_text(r, 200, text, len);
+    buf_free(&b);
+}
+
+/* Replies 200 (or 201) {"originator": {"id", "version"}} with an ETag. */
+static void crud_http_originator(http_req *r, int status, const char *id, int64_t version)
+{
+    crud_http_etag(r, version);
+    http_reply_json(r, status, json_pack("{s:{s:s, s:I}}", "originator", "id", id, "version",
+                                         (json_int_t)version));
+}
+
+/* The request body, which must be a JSON object. */
+static json_t *crud_http_object_body(http_req *r, const char *shape, err *e)
+{
+    json_t *body = http_req_json(r, e);
+    if (body && !json_is_object(body)) {
+        err_set(e, ERR_INVALID_ARGUMENT, "the body must be a JSON object: %s", shape);
+        return NULL;
+    }
+    return body;
+}
+
+/* POST /v1/entities/{entity_type} {"payload": {...}, "originator": {"id"}} */
+void crud_http_create(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    json_t *payload = NULL, *orig = NULL;
+    const char *id = NULL;
+    char out_id[VALIDATE_ID_MAX + 1];
+    buf loc;
+    buf_init(&loc, 1024);
+
+    const char *type = crud_app_entity_type(r);
+    if (!type)
+        goto done;
+    json_t *body = crud_http_object_body(r, "{\"payload\": {...}}", &e);
+    if (!body || !jsonx_get_object(body, "payload", "payload", true, &payload, &e) ||
+        !jsonx_get_object(body, "originator", "originator", false, &orig, &e) ||
+        !jsonx_get_string(orig, "id", "originator.id", false, &id, &e))
+        goto fail;
+    if (id && !validate_id(id)) {
+        err_set(&e, ERR_INVALID_ARGUMENT,
+                "originator.id must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ -");
+        goto fail;
+    }
+    if (!crud_entity_create(app, type, id, payload, out_id, &e))
+        goto fail;
+    if (buf_printf(&loc, "/v1/entities/%s/%s", type, out_id) == 0)
+        http_reply_header(r, "Location", loc.data);
+    crud_http_originator(r, 201, out_id, 1);
+    goto done;
+fail:
+    http_reply_err(r, &e);
+done:
+    buf_free(&loc);
+    err_clear(&e);
+}
+
+/* GET /v1/entities/{entity_type}/{id}?version&deleted */
+void crud_http_get(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    crud_doc d = {0};
+    int64_t version = 0;
+    bool with_deleted = false;
+
+    const char *type = crud_app_entity_type(r);
+    const char *id = type ? service_req_id(r, "id") : NULL;
+    if (!id)
+        return;
+    if (!http_req_query_int(r, "version", 0, 1, INT64_MAX, &version, &e) ||
+        !http_req_query_bool(r, "deleted", false, &with_deleted, &e) ||
+        !crud_entity_read(app, type, id, version, with_deleted, &d, &e)) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    crud_http_entity(r, type, id, &d);
+    crud_doc_free(&d);
+}
+
+/* PUT /v1/entities/{entity_type}/{id} {"originator": {"version": N},
+ * "payload": {...}} or If-Match: "N" */
+void crud_http_put(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    json_t *payload = NULL, *orig = NULL;
+    const char *oid = NULL;
+    int64_t version = 0, hversion = 0, next = 0;
+    bool has_body_version = false, has_header = false;
+
+    const char *type = crud_app_entity_type(r);
+    const char *id = type ? service_req_id(r, "id") : NULL;
+    if (!id)
+        return;
+    json_t *body = crud_http_object_body(
+        r, "{\"originator\": {\"version\": N}, \"payload\": {...}}", &e);
+    if (!body || !jsonx_get_object(body, "originator", "originator", false, &orig, &e) ||
+        !jsonx_get_int(orig, "version", "originator.version", false, 1, INT64_MAX, &version,
+                       &has_body_version, &e) ||
+        !jsonx_get_string(orig, "id", "originator.id", false, &oid, &e) ||
+        !jsonx_get_object(body, "payload", "payload", true, &payload, &e) ||
+        !crud_app_if_match(r, &hversion, &has_header, &e))
+        goto fail;
+    if (oid && strcmp(oid, id) != 0) {
+        err_set(&e, ERR_INVALID_ARGUMENT, "originator.id must be the id of the path");
+        goto fail;
+    }
+    if (has_header && has_body_version && hversion != version) {
+        err_set(&e, ERR_INVALID_ARGUMENT,
+                "originator.version and If-Match name different versions");
+        goto fail;
+    }
+    if (!has_body_version && !has_header) {
+        err_set(&e, ERR_INVALID_ARGUMENT,
+                "originator.version is required (the version read), or an If-Match header");
+        goto fail;
+    }
+    if (!has_body_version)
+        version = hversion;
+    if (!crud_entity_put(app, type, id, version, payload, &next, &e))
+        goto fail;
+    crud_http_originator(r, 200, id, next);
+    err_clear(&e);
+    return;
+fail:
+    http_reply_err(r, &e);
+    err_clear(&e);
+}
+
+/* PATCH /v1/entities/{entity_type}/{id}: the body is a JSON Merge Patch. */
+void crud_http_patch(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    crud_doc d = {0};
+    int64_t if_match = 0;
+    bool has_header = false;
+
+    const char *type = crud_app_entity_type(r);
+    const char *id = type ? service_req_id(r, "id") : NULL;
+    if (!id)
+        return;
+    json_t *patch = http_req_json(r, &e);
+    if (!patch || !crud_app_if_match(r, &if_match, &has_header, &e) ||
+        !crud_entity_patch(app, type, id, patch, has_header ? if_match : 0, &d, &e)) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    crud_http_entity(r, type, id, &d);
+    crud_doc_free(&d);
+}
+
+/* DELETE /v1/entities/{entity_type}/{id} */
+void crud_http_delete(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    int64_t if_match = 0, next = 0;
+    bool has_header = false;
+
+    const char *type = crud_app_entity_type(r);
+    const char *id = type ? service_req_id(r, "id") : NULL;
+    if (!id)
+        return;
+    if (!crud_app_if_match(r, &if_match, &has_header, &e) ||
+        !crud_entity_delete(app, type, id, has_header ? if_match : 0, &next, &e)) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    crud_http_originator(r, 200, id, next);
+}
+
+/* GET /v1/entities/{entity_type}?limit&page_token&skip_payload */
+void crud_http_list(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    int64_t limit = 10;
+    bool skip_payload = false;
+    buf out;
+    buf_init(&out, CRUD_HTTP_PAGE_MAX);
+
+    const char *type = crud_app_entity_type(r);
+    if (!type)
+        goto done;
+    if (!http_req_query_int(r, "limit", 10, 1, 100, &limit, &e) ||
+        !http_req_query_bool(r, "skip_payload", false, &skip_payload, &e) ||
+        !crud_entity_list(app, type, limit, http_req_query(r, "page_token"), skip_payload, &out,
+                          &e)) {
+        http_reply_err(r, &e);
+        goto done;
+    }
+    if (buf_puts(&out, "\n")) {
+        http_reply_error(r, ERR_INTERNAL, "the page is too large");
+        goto done;
+    }
+    size_t len = 0;
+    char *text = buf_take(&out, &len);
+    http_reply_json_text(r, 200, text, len);
+done:
+    buf_free(&out);
+    err_clear(&e);
+}
+
+/* GET /v1/entities/{entity_type}/{id}/history?from_version&limit */
+void crud_http_history(http_req *r)
+{
+    crud_app *app = http_req_app(r);
+    err e = ERR_INIT;
+    int64_t from = 1, limit = 100;
+
+    const char *type = crud_app_entity_type(r);
+    const char *id = type ? service_req_id(r, "id") : NULL;
+    if (!id)
+        return;
+    json_t *h = NULL;
+    if (!http_req_query_int(r, "from_version", 1, 1, INT64_MAX, &from, &e) ||
+        !http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e) ||
+        !(h = crud_entity_history(app, type, id, from, limit, &e))) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    http_reply_json(r, 200, h);
+}

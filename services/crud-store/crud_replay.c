@@ -1,0 +1,252 @@
+/*
+ * crud_replay.c - rebuilding a document from its events (see crud_replay.h):
+ * pick the nearest starting point (the cached state, or a snapshot), fetch
+ * the events after it page by page, apply them, then remember the result in
+ * the cache and, when the replay was long, as a snapshot in the event store.
+ */
+#include "crud_replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crud_es.h"
+#include "jsonx.h"
+#include "log.h"
+#include "mpatch.h"
+
+/* The snapshot payload format; a snapshot in another format is ignored. */
+#define CRUD_SNAPSHOT_FORMAT 1
+
+void crud_doc_free(crud_doc *d)
+{
+    free(d->text);
+    memset(d, 0, sizeof *d);
+}
+
+json_t *crud_doc_json(const crud_doc *d, err *e)
+{
+    json_t *v = json_loadb(d->text ? d->text : "null", d->text ? d->len : 4, JSON_DECODE_ANY,
+                           NULL);
+    if (!v)
+        err_set(e, ERR_INTERNAL, "cannot parse a cached document");
+    return v;
+}
+
+bool crud_event_type(char out[CRUD_EVENT_TYPE_MAX], const char *type, const char *name)
+{
+    size_t tl = strlen(type), nl = strlen(name);
+    if (tl + 1 + nl > VALIDATE_TYPE_MAX)
+        return false;
+    memcpy(out, type, tl);
+    out[tl] = '.';
+    memcpy(out + tl + 1, name, nl + 1);
+    return true;
+}
+
+/* The state being rebuilt. */
+typedef struct crud_state {
+    int64_t version;
+    bool exists, deleted;
+    json_t *doc; /* owned; NULL while !exists */
+} crud_state;
+
+/* Loads a state from a snapshot payload; false when it is not ours. */
+static bool crud_state_from_snapshot(crud_state *s, int64_t version, const json_t *p)
+{
+    json_t *fmt = json_object_get(p, "format");
+    json_t *ex = json_object_get(p, "exists");
+    json_t *del = json_object_get(p, "deleted");
+    json_t *doc = json_object_get(p, "document");
+    if (!json_is_integer(fmt) || json_integer_value(fmt) != CRUD_SNAPSHOT_FORMAT ||
+        !json_is_boolean(ex) || !json_is_boolean(del) || !doc || !json_is_true(ex))
+        return false;
+    json_decref(s->doc);
+    s->version = version;
+    s->exists = true;
+    s->deleted = json_is_true(del);
+    s->doc = json_incref(doc);
+    return true;
+}
+
+/* Applies one event (a member of the event store's answer). */
+static bool crud_state_apply(crud_state *s, const json_t *ev, const char *created,
+                             const char *updated, const char *deleted, err *e)
+{
+    const char *et = json_string_value(json_object_get(ev, "event_type"));
+    json_t *payload = json_object_get(ev, "payload");
+    if (!et || !payload) {
+        err_set(e, ERR_INTERNAL, "the event store returned an event without type or payload");
+        return false;
+    }
+    if (strcmp(et, created) == 0) {
+        json_decref(s->doc);
+        s->doc = json_incref(payload);
+        s->exists = true;
+        s->deleted = false;
+    } else if (strcmp(et, updated) == 0) {
+        if (!s->exists)
+            return true;
+        json_t *next = mpatch_apply(s->doc, payload);
+        if (!next) {
+            err_set(e, ERR_INTERNAL, "out of memory applying a merge patch");
+            return false;
+        }
+        json_decref(s->doc);
+        s->doc = next;
+    } else if (strcmp(et, deleted) == 0) {
+        if (s->exists)
+            s->deleted = true;
+    }
+    return true;
+}
+
+/* Saves the state as a snapshot; failures are logged, never returned. */
+static void crud_snapshot_save(crud_app *app, const char *id, int64_t version, bool deleted,
+                               const json_t *doc)
+{
+    err e = ERR_INIT;
+    json_t *p = json_pack("{s:i, s:b, s:b, s:O}", "format", CRUD_SNAPSHOT_FORMAT, "exists", 1,
+                          "deleted", deleted, "document", doc);
+    if (!p)
+        return;
+    if (crud_es_snapshot_put(app->es, id, version, p, &e))
+        metrics_add(app->m_snapshots, NULL, 1);
+    else
+        log_warn("snapshot of %s at version %lld not saved: %s", id, (long long)version,
+                 e.message);
+    json_decref(p);
+    err_clear(&e);
+}
+
+/* Fills *out from a cache entry (taking its text). */
+static void crud_doc_from_entry(crud_doc *out, crud_cache_entry *ce)
+{
+    out->version = ce->version;
+    out->exists = (ce->flags & CRUD_CACHE_EXISTS) != 0;
+    out->deleted = (ce->flags & CRUD_CACHE_DELETED) != 0;
+    out->text = ce->text;
+    out->len = ce->len;
+    ce->text = NULL;
+}
+
+static unsigned crud_flags(bool exists, bool deleted)
+{
+    return (exists ? CRUD_CACHE_EXISTS : 0u) | (deleted ? CRUD_CACHE_DELETED : 0u);
+}
+
+bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t version,
+                    crud_doc *out, err *e)
+{
+    crud_cache_entry ce = {0};
+    crud_state s = {0};
+    json_t *page = NULL, *snap = NULL;
+    char created[CRUD_EVENT_TYPE_MAX], updated[CRUD_EVENT_TYPE_MAX], deleted[CRUD_EVENT_TYPE_MAX];
+    int64_t applied = 0;
+    bool ok = false;
+    memset(out, 0, sizeof *out);
+
+    /* 1. the cache: the exact version, or a starting point below it */
+    bool cached = crud_cache_get(app->cache, id, &ce);
+    if (cached && ce.version == version) {
+        metrics_add(app->m_cache_hits, NULL, 1);
+        crud_doc_from_entry(out, &ce);
+        return true;
+    }
+    metrics_add(app->m_cache_misses, NULL, 1);
+    if (cached && ce.version < version) {
+        s.version = ce.version;
+        s.exists = (ce.flags & CRUD_CACHE_EXISTS) != 0;
+        s.deleted = (ce.flags & CRUD_CACHE_DELETED) != 0;
+        if (s.exists) {
+            s.doc = json_loadb(ce.text, ce.len, JSON_DECODE_ANY, NULL);
+            if (!s.doc)
+                s = (crud_state){0}; /* start over from a snapshot */
+        }
+    }
+
+    /* 2. a snapshot, when it may be nearer than the cached state */
+    if (version - s.version > CRUD_SNAPSHOT_AFTER) {
+        bool found = false;
+        int64_t sv = 0;
+        if (!crud_es_snapshot_get(app->es, id, version, &found, &sv, &snap, e))
+            goto done;
+        if (found && sv > s.version && sv <= version &&
+            !crud_state_from_snapshot(&s, sv, snap))
+            log_warn("ignoring a snapshot of %s at version %lld in an unknown format", id,
+                     (long long)sv);
+    }
+
+    /* 3. the events after the starting point */
+    if (!crud_event_type(created, type, "Created") ||
+        !crud_event_type(updated, type, "Updated") ||
+        !crud_event_type(deleted, type, "Deleted")) {
+        err_set(e, ERR_INVALID_ARGUMENT, "entity type %s is too long for its event types", type);
+        goto done;
+    }
+    while (s.version < version) {
+        int64_t want = version - s.version;
+        if (want > CRUD_ES_EVENTS_PAGE)
+            want = CRUD_ES_EVENTS_PAGE;
+        json_decref(page);
+        if (!crud_es_events(app->es, id, s.version + 1, version, want, &page, e))
+            goto done;
+        if (json_array_size(page) == 0) {
+            err_set(e, ERR_INTERNAL, "stream %s ended at version %lld, before %lld", id,
+                    (long long)s.version, (long long)version);
+            goto done;
+        }
+        size_t i;
+        json_t *ev;
+        json_array_foreach(page, i, ev) {
+            json_t *v = json_object_get(json_object_get(ev, "originator"), "version");
+            if (!json_is_integer(v) || json_integer_value(v) != s.version + 1) {
+                err_set(e, ERR_INTERNAL, "stream %s: the event store skipped version %lld", id,
+                        (long long)(s.version + 1));
+                goto done;
+            }
+            if (!crud_state_apply(&s, ev, created, updated, deleted, e))
+                goto done;
+            s.version++;
+            applied++;
+            if (s.version == version)
+                break;
+        }
+    }
+    metrics_add(app->m_replayed, NULL, (double)applied);
+
+    /* 4. the result, remembered */
+    out->version = version;
+    out->exists = s.exists;
+    out->deleted = s.deleted;
+    out->text = jsonx_dump(s.exists ? s.doc : json_null());
+    if (!out->text) {
+        err_set(e, ERR_INTERNAL, "out of memory rendering a document");
+        goto done;
+    }
+    out->len = strlen(out->text);
+    crud_cache_put(app->cache, id, version, crud_flags(s.exists, s.deleted), out->text,
+                   out->len);
+    if (applied > CRUD_SNAPSHOT_AFTER && s.exists)
+        crud_snapshot_save(app, id, version, s.deleted, s.doc);
+    ok = true;
+done:
+    if (!ok)
+        crud_doc_free(out);
+    free(ce.text);
+    json_decref(s.doc);
+    json_decref(page);
+    json_decref(snap);
+    return ok;
+}
+
+void crud_replay_remember(crud_app *app, const char *id, int64_t version, bool deleted,
+                          const json_t *doc)
+{
+    char *text = jsonx_dump(doc);
+    if (!text)
+        return;
+    crud_cache_put(app->cache, id, version, crud_flags(true, deleted), text, strlen(text));
+    free(text);
+    if (version % CRUD_SNAPSHOT_EVERY == 0)
+        crud_snapshot_save(app, id, version, deleted, doc);
+}

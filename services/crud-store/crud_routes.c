@@ -1,0 +1,95 @@
+/*
+ * crud_routes.c - the CRUD store's routes (data), and the request helpers
+ * every handler uses: path parameters and the If-Match header, checked with
+ * the 400 errors of SPEC §2.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crud_app.h"
+#include "crud_types.h"
+#include "validate.h"
+
+const http_route crud_routes[] = {
+    {"POST", "/v1/entities/{entity_type}", crud_http_create},
+    {"GET", "/v1/entities/{entity_type}", crud_http_list},
+    {"GET", "/v1/entities/{entity_type}/{id}", crud_http_get},
+    {"PUT", "/v1/entities/{entity_type}/{id}", crud_http_put},
+    {"PATCH", "/v1/entities/{entity_type}/{id}", crud_http_patch},
+    {"DELETE", "/v1/entities/{entity_type}/{id}", crud_http_delete},
+    {"GET", "/v1/entities/{entity_type}/{id}/history", crud_http_history},
+    {"POST", "/v1/types", crud_http_types_create},
+    {"GET", "/v1/types", crud_http_types_list},
+    {"GET", "/v1/types/{entity_type}", crud_http_types_get},
+    {"PUT", "/v1/types/{entity_type}", crud_http_types_put},
+};
+const size_t crud_nroutes = sizeof crud_routes / sizeof crud_routes[0];
+
+const char *crud_app_type_param(http_req *r)
+{
+    const char *type = http_req_param(r, "entity_type");
+    if (!validate_entity_type(type)) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "entity_type must be segments of A-Z a-z 0-9 _ - joined by '.', at "
+                         "most 200 characters");
+        return NULL;
+    }
+    return type;
+}
+
+const char *crud_app_entity_type(http_req *r)
+{
+    const char *type = crud_app_type_param(r);
+    if (type && strncmp(type, CRUD_TYPES_RESERVED, strlen(CRUD_TYPES_RESERVED)) == 0) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "entity_type: entity types starting with 'eskit.' are reserved");
+        return NULL;
+    }
+    return type;
+}
+
+bool crud_app_if_match(http_req *r, int64_t *version, bool *present, err *e)
+{
+    const char *h = http_req_header(r, "If-Match");
+    char digits[24];
+    size_t n = 0;
+    *present = false;
+    *version = 0;
+    if (!h)
+        return true;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    if (len == 1 && h[0] == '*')
+        return true;
+    if (len >= 2 && h[0] == 'W' && h[1] == '/') {
+        h += 2;
+        len -= 2;
+    }
+    if (len >= 2 && h[0] == '"' && h[len - 1] == '"') {
+        h++;
+        len -= 2;
+    }
+    for (; n < len; n++) {
+        if (n >= sizeof digits - 1 || h[n] < '0' || h[n] > '9')
+            goto bad;
+        digits[n] = h[n];
+    }
+    digits[n] = '\0';
+    if (n == 0)
+        goto bad;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(digits, &end, 10);
+    if (errno || *end || v < 1)
+        goto bad;
+    *version = v;
+    *present = true;
+    return true;
+bad:
+    err_set(e, ERR_INVALID_ARGUMENT, "If-Match must be a version such as \"3\"");
+    return false;
+}
