@@ -290,6 +290,10 @@ static bool consumer_read(consumer *c, bool *idle, err *e)
     buf_init(&path, 4096);
     *idle = false;
 
+    if (c->offset == INT64_MAX) { /* no log id can follow it: offset + 1 would overflow */
+        *idle = true;
+        return true;
+    }
     if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%d&wait=%d", (long long)c->offset + 1,
                    c->batch_size, c->wait_s) ||
         (c->selector &&

@@ -396,7 +396,9 @@ db *db_pool_acquire(db_pool *p, err *e)
         pthread_mutex_unlock(&p->mu);
         return NULL;
     }
+    pthread_mutex_lock(&p->mu); /* db_pool_release reads every slot's conn under it */
     slot->conn = d;
+    pthread_mutex_unlock(&p->mu);
     return d;
 }
 

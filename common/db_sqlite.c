@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -119,16 +120,25 @@ done:
     return rc;
 }
 
-/* Runs SQL that has no parameters (pragmas, BEGIN, migrations). */
-/* Runs SQL without results. Switching to WAL needs a lock that the busy
- * handler does not wait for, so a locked database is retried here (about 5 s)
- * when several connections open a new file at once. */
+/* Runs SQL without results (pragmas, BEGIN, migrations). Switching to WAL
+ * needs a lock that the busy handler does not wait for, so a locked database
+ * is retried here when several connections open a new file at once. The
+ * retries stop after DB_SQLITE_BUSY_MS in all, busy handler waits included:
+ * BEGIN IMMEDIATE against a lock another process holds fails after about
+ * 5 s, as for any other writer. */
+#define DB_SQLITE_BUSY_MS 5000
 static int db_sqlite_run(db_sqlite *s, const char *sql)
 {
+    struct timespec t0, now;
     int rc = SQLITE_OK;
-    for (int i = 0; i < 500; i++) {
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
         rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >=
+            DB_SQLITE_BUSY_MS)
             break;
         sqlite3_sleep(10);
     }

@@ -498,7 +498,14 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     const char *route = r->match.route ? r->match.route->pattern : "other";
     char code[8];
     snprintf(code, sizeof code, "%d", r->status);
-    const char *labels[] = {r->method, route, code};
+    /* The method is the client's string: keep the label's values bounded. */
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                          "OPTIONS"};
+    const char *method = "other";
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(r->method, methods[i]) == 0)
+            method = methods[i];
+    const char *labels[] = {method, route, code};
     metrics_add(s->m_requests, labels, 1);
     const char *dl[] = {route};
     metrics_observe(s->m_duration, dl, dt);

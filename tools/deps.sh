@@ -8,7 +8,7 @@ packages=(
   libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev
   libsqlite3-dev uuid-dev libpcre2-dev libcriterion-dev
   postgresql postgresql-contrib prometheus
-  python3 python3-pytest python3-yaml json-schema-test-suite
+  python3 python3-pytest python3-yaml python3-jsonschema json-schema-test-suite
   curl wrk shellcheck docker-compose
 )
 # Node and npm run the deploy validators (below); a node installed another way

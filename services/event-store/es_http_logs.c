@@ -135,12 +135,25 @@ static int es_sse_fetch(es_sse *s)
         return -1;
     }
     int rc = 0;
+    int64_t last = 0;
     for (size_t i = 0; i < db_res_rows(page.rows); i++) {
+        size_t mark = s->pending.len;
         if (buf_printf(&s->pending, "id: %lld\ndata: ", (long long)db_res_int(page.rows, i, 0)) ||
             es_log_render_entry(&s->pending, page.rows, i) || buf_puts(&s->pending, "\n\n")) {
+            /* The buffer is full: drop the partial entry. With entries queued
+             * before it, send those and resume at this one; else give up. */
+            s->pending.len = mark;
+            if (s->pending.data)
+                s->pending.data[mark] = '\0';
+            if (rc == 1) {
+                s->q.from_id = last + 1;
+                es_log_page_free(&page);
+                return 1;
+            }
             rc = -1;
             break;
         }
+        last = db_res_int(page.rows, i, 0);
         rc = 1;
     }
     if (rc >= 0) {

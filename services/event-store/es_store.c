@@ -63,11 +63,14 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
     [ES_LIST_STREAMS] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
                          "AND created_log_id > $2 ORDER BY created_log_id LIMIT $3",
                          NULL},
-    /* The NOT LIKE term must match the partial index's predicate word for word. */
+    /* The NOT LIKE / NOT GLOB term must match the partial index's predicate
+     * word for word. SQLite's LIKE ignores case: GLOB there (schema 0003). */
     [ES_LIST_STREAMS_LIVE] = {"SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
                               "AND created_log_id > $2 AND last_event_type NOT LIKE '%.Deleted' "
                               "ORDER BY created_log_id LIMIT $3",
-                              NULL},
+                              "SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
+                              "AND created_log_id > $2 AND last_event_type NOT GLOB '*.Deleted' "
+                              "ORDER BY created_log_id LIMIT $3"},
     [ES_LOG_ALL] = {ES_LOG_SELECT " ORDER BY log_id LIMIT $3", NULL},
     [ES_LOG_ENTITY] = {ES_LOG_SELECT " AND entity_type = $4 ORDER BY log_id LIMIT $3", NULL},
     [ES_LOG_NAME] = {ES_LOG_SELECT " AND event_name = $4 ORDER BY log_id LIMIT $3", NULL},

@@ -496,3 +496,20 @@ Test(consumer, bad_configuration)
     cr_assert_null(consumer_new(&cfg, &e));
     err_clear(&e);
 }
+
+/* Review regression: a stored offset of INT64_MAX (the consumer store
+ * accepts it) made the next read ask for from_id = offset + 1, a signed
+ * overflow (UB; a refused negative from_id in practice) and a failure loop. */
+Test(consumer, offset_at_int64_max_does_not_overflow)
+{
+    set_head(5);
+    fake.stored = true;
+    fake.offset = INT64_MAX;
+    consumer *c = make(srv_url, srv_url, 10, 1);
+    usleep(1500 * 1000);
+    consumer_state st;
+    consumer_state_get(c, &st);
+    consumer_free(c);
+    cr_assert_eq(st.offset, INT64_MAX);
+    cr_assert_eq(st.errors, 0, "%d errors", (int)st.errors);
+}
