@@ -152,6 +152,42 @@ void db_rollback(db *d)
     d->in_tx = false;
 }
 
+db_status db_pipeline(db *d, const db_step *steps, size_t n, err *e)
+{
+    db_status st = DB_OK;
+    bool begins = false, commits = false;
+    for (size_t i = 0; i < n; i++) {
+        if (steps[i].out)
+            *steps[i].out = NULL;
+        begins |= steps[i].stmt == DB_STEP_BEGIN;
+        commits |= steps[i].stmt == DB_STEP_COMMIT;
+    }
+    if (d->ops->pipeline) {
+        st = d->ops->pipeline(d->ctx, steps, n, e);
+        if (st == DB_OK) {
+            if (begins)
+                d->in_tx = true;
+            if (commits)
+                d->in_tx = false;
+            return DB_OK;
+        }
+        if (begins || d->in_tx)
+            db_rollback(d);
+        return st;
+    }
+    for (size_t i = 0; i < n && st == DB_OK; i++) {
+        if (steps[i].stmt == DB_STEP_BEGIN)
+            st = db_begin(d, true);
+        else if (steps[i].stmt == DB_STEP_COMMIT)
+            st = db_commit(d); /* rolls back by itself on failure */
+        else
+            st = db_exec(d, steps[i].stmt, steps[i].params, steps[i].np, steps[i].out, e);
+    }
+    if (st != DB_OK && d->in_tx)
+        db_rollback(d);
+    return st;
+}
+
 db_status db_listen(db *d, const char *channel)
 {
     return d->ops->listen(d->ctx, channel);

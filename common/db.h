@@ -99,6 +99,27 @@ db_status db_begin(db *d, bool write) WUR;
 db_status db_commit(db *d) WUR;
 void db_rollback(db *d); /* never fails from the caller's view */
 
+/*
+ * A pipeline: statements run in order in one go. PostgreSQL sends them all
+ * before reading any result (libpq pipeline mode: one round trip instead of
+ * one per statement); SQLite runs them one by one. A step is a statement of
+ * the spec, or DB_STEP_BEGIN (a write transaction) / DB_STEP_COMMIT. The
+ * first failure stops the rest; a transaction the pipeline began, or one
+ * that was open, is then rolled back. Results go to each step's `out` (may
+ * be NULL; the caller frees them, also on failure).
+ */
+#define DB_STEP_BEGIN ((size_t)-1)
+#define DB_STEP_COMMIT ((size_t)-2)
+
+typedef struct db_step {
+    size_t stmt;
+    const db_param *params;
+    int np;
+    db_res **out;
+} db_step;
+
+db_status db_pipeline(db *d, const db_step *steps, size_t n, err *e) WUR;
+
 /* Notifications (PostgreSQL LISTEN/NOTIFY). db_listen returns
  * DB_ERR_UNSUPPORTED on back ends without them. db_wait_notify waits up to
  * timeout_ms: returns 1 when one or more notifications arrived on the channel

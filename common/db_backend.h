@@ -21,6 +21,9 @@ typedef struct db_ops {
     db_status (*begin)(void *ctx, bool write);
     db_status (*commit)(void *ctx);
     void (*rollback)(void *ctx);
+    /* Optional (NULL: db.c runs the steps one by one). Reports the status
+     * of the first failed step; the caller rolls back. */
+    db_status (*pipeline)(void *ctx, const db_step *steps, size_t n, err *e);
     db_status (*listen)(void *ctx, const char *channel);
     int (*wait_notify)(void *ctx, int timeout_ms);
     bool (*healthy)(void *ctx);

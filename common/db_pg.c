@@ -388,6 +388,101 @@ done:
     return ret;
 }
 
+/* ---- pipelines --------------------------------------------------------------- */
+
+/* Sends one step of a pipeline (nothing is read). Returns 1, or 0 when
+ * libpq refused it. */
+static int db_pg_send_step(db_pg *p, const db_step *s)
+{
+    const char *vals[DB_PG_STACK_PARAMS];
+    char ints[DB_PG_STACK_PARAMS][24];
+    char name[32];
+    if (s->stmt == DB_STEP_BEGIN)
+        return PQsendQueryParams(p->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    if (s->stmt == DB_STEP_COMMIT)
+        return PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    if (s->stmt >= p->spec->nstmts || s->np < 0 || s->np > DB_PG_STACK_PARAMS ||
+        (s->np > 0 && !s->params))
+        return 0;
+    for (int k = 0; k < s->np; k++) {
+        vals[k] = NULL;
+        if (s->params[k].type == DB_P_INT) {
+            snprintf(ints[k], sizeof ints[k], "%" PRId64, s->params[k].i);
+            vals[k] = ints[k];
+        } else if (s->params[k].type == DB_P_TEXT) {
+            vals[k] = s->params[k].s;
+        }
+    }
+    snprintf(name, sizeof name, "s%zu", s->stmt);
+    return PQsendQueryPrepared(p->conn, name, s->np, vals, NULL, NULL, 0);
+}
+
+/* Checks the result of one step; fills its out. */
+static db_status db_pg_step_result(db_pg *p, const db_step *s, PGresult *res, err *e)
+{
+    ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (rs == PGRES_PIPELINE_ABORTED)
+        return DB_ERR_OTHER; /* an earlier step failed: reported there */
+    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
+        return db_pg_fail(p, res, "pipeline step", e);
+    if (s->stmt == DB_STEP_COMMIT && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        return DB_ERR_OTHER;
+    if (s->out && s->stmt < p->spec->nstmts) {
+        *s->out = db_pg_rows(res);
+        if (!*s->out) {
+            if (e)
+                err_set(e, ERR_INTERNAL, "out of memory");
+            return DB_ERR_OTHER;
+        }
+    }
+    return DB_OK;
+}
+
+/*
+ * Sends every step and one Sync, then reads the results in order: one round
+ * trip for the whole list. Each step's results end with a NULL from
+ * PQgetResult; the Sync's result closes the pipeline.
+ */
+static db_status db_pg_pipeline(void *ctx, const db_step *steps, size_t n, err *e)
+{
+    db_pg *p = ctx;
+    db_status ret = DB_OK;
+    size_t sent = 0;
+    PGresult *res = NULL;
+
+    if (!PQenterPipelineMode(p->conn))
+        return db_pg_fail(p, NULL, "pipeline", e);
+    while (sent < n && db_pg_send_step(p, &steps[sent]))
+        sent++;
+    if (sent < n)
+        ret = db_pg_fail(p, NULL, "pipeline send", e);
+    if (!PQpipelineSync(p->conn)) {
+        ret = db_pg_fail(p, NULL, "pipeline sync", e);
+        p->broken = true;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        bool first = true;
+        while ((res = PQgetResult(p->conn)) != NULL) {
+            if (first && ret == DB_OK)
+                ret = db_pg_step_result(p, &steps[i], res, e);
+            first = false;
+            PQclear(res);
+        }
+        if (first && ret == DB_OK) /* no result at all: the connection is gone */
+            ret = db_pg_fail(p, NULL, "pipeline result", e);
+    }
+    res = PQgetResult(p->conn); /* the Sync */
+    if (res && PQresultStatus(res) != PGRES_PIPELINE_SYNC && ret == DB_OK)
+        ret = db_pg_fail(p, res, "pipeline sync", e);
+    PQclear(res);
+    if (!PQexitPipelineMode(p->conn)) {
+        p->broken = true; /* results left over: never reuse this connection */
+        if (ret == DB_OK)
+            ret = DB_ERR_UNAVAILABLE;
+    }
+    return ret;
+}
+
 /* ---- transactions ----------------------------------------------------------- */
 
 static db_status db_pg_begin(void *ctx, bool write)
@@ -518,6 +613,7 @@ const db_ops db_pg_ops = {
     .begin = db_pg_begin,
     .commit = db_pg_commit,
     .rollback = db_pg_rollback,
+    .pipeline = db_pg_pipeline,
     .listen = db_pg_listen,
     .wait_notify = db_pg_wait_notify,
     .healthy = db_pg_healthy,

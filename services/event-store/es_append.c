@@ -156,18 +156,6 @@ static json_t *es_stream_row_json(const es_sstate *s)
                      (json_int_t)s->updated_log_id);
 }
 
-/* Runs a statement whose only parameter is a JSON document. */
-static db_status es_exec_json(db *d, es_stmt stmt, json_t *doc, db_res **out, err *e)
-{
-    char *text = jsonx_dump(doc);
-    if (!text)
-        return DB_ERR_OTHER;
-    db_param p[] = {DB_TEXT(text)};
-    db_status st = db_exec(d, stmt, p, 1, out, e);
-    free(text);
-    return st;
-}
-
 /*
  * Runs jobs[0..n) as one transaction. Returns DB_OK when the transaction
  * committed (or had nothing to write); jobs are then marked ok or failed
@@ -176,7 +164,8 @@ static db_status es_exec_json(db *d, es_stmt stmt, json_t *doc, db_res **out, er
 static db_status es_group_run(db *d, es_job **jobs, size_t n)
 {
     db_status st = DB_OK;
-    db_res *r = NULL;
+    db_res *r = NULL, *rhead = NULL;
+    char *ids_text = NULL, *events_text = NULL, *streams_text = NULL;
     json_t *ids = json_array(), *events = json_array(), *streams = json_array();
     es_smap m = {NULL, 0};
     err e = ERR_INIT;
@@ -204,17 +193,23 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
     for (size_t i = 0; i < m.cap; i++)
         m.slots[i].pending = 0;
 
-    if ((st = db_begin(d, true)) != DB_OK)
+    /* Round trip 1: begin, take the log lock, read the head and the
+     * versions of every stream the group touches (one pipeline). */
+    ids_text = jsonx_dump(ids);
+    if (!ids_text) {
+        st = DB_ERR_OTHER;
         goto done;
-    if ((st = db_exec(d, ES_LOCK, NULL, 0, NULL, &e)) != DB_OK)
-        goto rollback;
-    if ((st = db_exec(d, ES_HEAD, NULL, 0, &r, &e)) != DB_OK)
-        goto rollback;
-    head = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
-    db_res_free(r);
-    r = NULL;
-    if ((st = es_exec_json(d, ES_VERSIONS, ids, &r, &e)) != DB_OK)
-        goto rollback;
+    }
+    db_param ip[] = {DB_TEXT(ids_text)};
+    db_step read_steps[] = {
+        {DB_STEP_BEGIN, NULL, 0, NULL},
+        {ES_LOCK, NULL, 0, NULL},
+        {ES_HEAD, NULL, 0, &rhead},
+        {ES_VERSIONS, ip, 1, &r},
+    };
+    if ((st = db_pipeline(d, read_steps, 4, &e)) != DB_OK)
+        goto fail_jobs;
+    head = db_res_rows(rhead) ? db_res_int(rhead, 0, 0) : 0;
     for (size_t i = 0; i < db_res_rows(r); i++) {
         es_sstate *s = es_smap_get(&m, db_res_text(r, i, 0), false);
         if (s) {
@@ -248,24 +243,32 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
         }
         json_array_append_new(streams, es_stream_row_json(s));
     }
-    if ((st = es_exec_json(d, ES_INSERT_EVENTS, events, NULL, &e)) != DB_OK)
-        goto rollback;
-    if ((st = es_exec_json(d, ES_UPSERT_STREAMS, streams, NULL, &e)) != DB_OK)
-        goto rollback;
+    /* Round trip 2: write the events and the streams, notify other
+     * replicas' readers, commit (one pipeline). */
+    events_text = jsonx_dump(events);
+    streams_text = jsonx_dump(streams);
+    if (!events_text || !streams_text) {
+        db_rollback(d);
+        st = DB_ERR_OTHER;
+        goto fail_jobs;
+    }
     char headtxt[24];
     snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
-    db_param np[] = {DB_TEXT(headtxt)};
-    if ((st = db_exec(d, ES_NOTIFY, np, 1, NULL, &e)) != DB_OK)
-        goto rollback;
-    if ((st = db_commit(d)) != DB_OK)
+    db_param ep[] = {DB_TEXT(events_text)}, sp[] = {DB_TEXT(streams_text)},
+             np[] = {DB_TEXT(headtxt)};
+    db_step write_steps[] = {
+        {ES_INSERT_EVENTS, ep, 1, NULL},
+        {ES_UPSERT_STREAMS, sp, 1, NULL},
+        {ES_NOTIFY, np, 1, NULL},
+        {DB_STEP_COMMIT, NULL, 0, NULL},
+    };
+    if ((st = db_pipeline(d, write_steps, 4, &e)) != DB_OK)
         goto fail_jobs;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->e.code == ERR_NONE)
             jobs[i]->ok = true;
     goto done;
 
-rollback:
-    db_rollback(d);
 fail_jobs:
     if (e.message[0])
         log_warn("append: group of %zu failed: %s", n, e.message);
@@ -274,6 +277,10 @@ fail_jobs:
 done:
     err_clear(&e);
     db_res_free(r);
+    db_res_free(rhead);
+    free(ids_text);
+    free(events_text);
+    free(streams_text);
     json_decref(ids);
     json_decref(events);
     json_decref(streams);
