@@ -290,6 +290,46 @@ static void body_rollback(void)
     db_close(d);
 }
 
+static void body_pipeline(void)
+{
+    db *d = open_ok();
+    err e = ERR_INIT;
+    db_res *rows = NULL, *cnt = NULL;
+    db_param p1[3] = {DB_INT(1), DB_TEXT("a"), DB_INT(10)};
+    db_param p2[3] = {DB_INT(2), DB_TEXT("b"), DB_NULLP};
+    db_param p3[3] = {DB_INT(3), DB_TEXT("c"), DB_NULLP};
+    db_step ok_steps[] = {
+        {DB_STEP_BEGIN, NULL, 0, NULL}, {S_INSERT, p1, 3, NULL},      {S_INSERT, p2, 3, NULL},
+        {S_SELECT, NULL, 0, &rows},     {DB_STEP_COMMIT, NULL, 0, NULL},
+    };
+    cr_assert_eq(db_pipeline(d, ok_steps, 5, &e), DB_OK, "%s", e.message);
+    cr_assert_eq(db_res_rows(rows), 2);
+    cr_assert_str_eq(db_res_text(rows, 1, 1), "b");
+    cr_assert(db_res_null(rows, 1, 2));
+    db_res_free(rows);
+    cr_assert_eq(count_rows(d), 4);
+
+    /* a failure mid-way: nothing of it stays, the later steps do not run */
+    db_step bad_steps[] = {
+        {DB_STEP_BEGIN, NULL, 0, NULL}, {S_INSERT, p3, 3, NULL},         {S_INSERT, p1, 3, NULL},
+        {S_COUNT, NULL, 0, &cnt},       {DB_STEP_COMMIT, NULL, 0, NULL},
+    };
+    cr_assert_eq(db_pipeline(d, bad_steps, 5, &e), DB_ERR_CONSTRAINT);
+    cr_assert_null(cnt);
+    cr_assert_eq(count_rows(d), 4);
+
+    /* the connection is usable afterwards: one transaction over two pipelines */
+    db_step begin_steps[] = {{DB_STEP_BEGIN, NULL, 0, NULL}, {S_INSERT, p3, 3, NULL}};
+    cr_assert_eq(db_pipeline(d, begin_steps, 2, &e), DB_OK, "%s", e.message);
+    db_step commit_steps[] = {{S_COUNT, NULL, 0, &cnt}, {DB_STEP_COMMIT, NULL, 0, NULL}};
+    cr_assert_eq(db_pipeline(d, commit_steps, 2, &e), DB_OK, "%s", e.message);
+    cr_assert_eq(db_res_int(cnt, 0, 0), 5);
+    db_res_free(cnt);
+    cr_assert_eq(count_rows(d), 5);
+    err_clear(&e);
+    db_close(d);
+}
+
 static void body_commit_persists(void)
 {
     db *d = open_ok();
@@ -402,6 +442,7 @@ Test(db_sqlite, params_and_results) { body_params_and_results(); }
 Test(db_sqlite, constraint) { body_constraint(); }
 Test(db_sqlite, rollback) { body_rollback(); }
 Test(db_sqlite, commit_persists) { body_commit_persists(); }
+Test(db_sqlite, pipeline) { body_pipeline(); }
 Test(db_sqlite, param_order) { body_param_order(); }
 Test(db_sqlite, pool) { body_pool(); }
 Test(db_sqlite, migration_failure) { body_migration_failure(); }
@@ -607,6 +648,7 @@ Test(db_pg, params_and_results) { NEED_PG(); body_params_and_results(); }
 Test(db_pg, constraint) { NEED_PG(); body_constraint(); }
 Test(db_pg, rollback) { NEED_PG(); body_rollback(); }
 Test(db_pg, commit_persists) { NEED_PG(); body_commit_persists(); }
+Test(db_pg, pipeline) { NEED_PG(); body_pipeline(); }
 Test(db_pg, param_order) { NEED_PG(); body_param_order(); }
 Test(db_pg, pool) { NEED_PG(); body_pool(); }
 Test(db_pg, migration_failure) { NEED_PG(); body_migration_failure(); }
@@ -622,8 +664,11 @@ Test(db_pg, listen_notify)
 
     const char *ch = channel;
     db_param p[2] = {DB_TEXT(ch), DB_TEXT("x")};
+    /* two in one transaction: they arrive together, at its commit */
+    cr_assert_eq(db_begin(b, true), DB_OK);
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
+    cr_assert_eq(db_commit(b), DB_OK);
     cr_assert_eq(db_wait_notify(a, 5000), 1);
 
     /* both were consumed: nothing more arrives */
