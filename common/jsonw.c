@@ -10,17 +10,22 @@
 
 int jsonw_string(buf *b, const char *s)
 {
+    return jsonw_stringn(b, s, strlen(s));
+}
+
+int jsonw_stringn(buf *b, const char *s, size_t len)
+{
     static const char hex[] = "0123456789abcdef";
     if (buf_append(b, "\"", 1))
         return -1;
-    const char *run = s;
+    const char *run = s, *end = s + len;
     for (const char *p = s;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c != 0 && c >= 0x20 && c != '"' && c != '\\')
+        unsigned char c = p < end ? (unsigned char)*p : 0;
+        if (p < end && c >= 0x20 && c != '"' && c != '\\')
             continue;
         if (p > run && buf_append(b, run, (size_t)(p - run)))
             return -1;
-        if (c == 0)
+        if (p == end)
             break;
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
@@ -45,4 +50,14 @@ int jsonw_string(buf *b, const char *s)
         run = p + 1;
     }
     return buf_append(b, "\"", 1);
+}
+
+static int jsonw_sink(const char *data, size_t size, void *ctx)
+{
+    return buf_append(ctx, data, size);
+}
+
+int jsonw_value(buf *b, const json_t *v)
+{
+    return json_dump_callback(v, jsonw_sink, b, JSON_COMPACT | JSON_ENCODE_ANY);
 }

@@ -19,12 +19,13 @@
 #include <string.h>
 
 #include "es_store.h"
-#include "jsonx.h"
+#include "jsonw.h"
 #include "log.h"
 #include "timefmt.h"
 
 #define ES_GROUP_MAX_JOBS 512
 #define ES_GROUP_MAX_EVENTS 4000
+#define ES_GROUP_JSON_MAX ((size_t)1 << 31) /* bytes of one statement parameter */
 #define ES_RECONNECT_PAUSE 0.5 /* seconds between connection attempts */
 
 typedef struct es_job {
@@ -137,23 +138,30 @@ static bool es_job_apply(es_job *j, es_smap *m, int64_t *head)
     return true;
 }
 
-static json_t *es_event_row(const es_event *ev)
+/* Appends one element of ES_INSERT_EVENTS's JSON array. 0, or -1 when full. */
+static int es_event_row(buf *b, const es_event *ev)
 {
-    return json_pack("{s:I, s:s, s:I, s:s, s:s%, s:s, s:O, s:I}", "log_id",
-                     (json_int_t)ev->log_id, "originator_id", ev->originator_id, "version",
-                     (json_int_t)ev->version, "event_type", ev->event_type, "entity_type",
-                     ev->event_type, ev->entity_len, "event_name",
-                     ev->event_type + ev->entity_len + 1, "payload", ev->payload,
-                     "occurred_on", (json_int_t)ev->occurred_on);
+    return buf_printf(b, "%s{\"log_id\":%lld,\"originator_id\":", b->len > 1 ? "," : "",
+                      (long long)ev->log_id) ||
+           jsonw_string(b, ev->originator_id) ||
+           buf_printf(b, ",\"version\":%lld,\"event_type\":", (long long)ev->version) ||
+           jsonw_string(b, ev->event_type) || buf_puts(b, ",\"entity_type\":") ||
+           jsonw_stringn(b, ev->event_type, ev->entity_len) ||
+           buf_puts(b, ",\"event_name\":") ||
+           jsonw_string(b, ev->event_type + ev->entity_len + 1) ||
+           buf_puts(b, ",\"payload\":") || jsonw_value(b, ev->payload) ||
+           buf_printf(b, ",\"occurred_on\":%lld}", (long long)ev->occurred_on);
 }
 
-static json_t *es_stream_row_json(const es_sstate *s)
+/* Appends one element of ES_UPSERT_STREAMS's JSON array. */
+static int es_stream_row(buf *b, const es_sstate *s)
 {
-    return json_pack("{s:s, s:s%, s:I, s:s, s:I, s:I}", "id", s->id, "entity_type",
-                     s->entity_type, s->entity_len, "version", (json_int_t)s->version,
-                     "last_event_type", s->last_event_type, "created_log_id",
-                     (json_int_t)s->created_log_id, "updated_log_id",
-                     (json_int_t)s->updated_log_id);
+    return buf_puts(b, b->len > 1 ? ",{\"id\":" : "{\"id\":") || jsonw_string(b, s->id) ||
+           buf_puts(b, ",\"entity_type\":") || jsonw_stringn(b, s->entity_type, s->entity_len) ||
+           buf_printf(b, ",\"version\":%lld,\"last_event_type\":", (long long)s->version) ||
+           jsonw_string(b, s->last_event_type) ||
+           buf_printf(b, ",\"created_log_id\":%lld,\"updated_log_id\":%lld}",
+                      (long long)s->created_log_id, (long long)s->updated_log_id);
 }
 
 /*
@@ -165,8 +173,8 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
 {
     db_status st = DB_OK;
     db_res *r = NULL, *rhead = NULL;
-    char *ids_text = NULL, *events_text = NULL, *streams_text = NULL;
-    json_t *ids = json_array(), *events = json_array(), *streams = json_array();
+    buf ids, events, streams; /* the JSON arrays the statements take */
+    bool full = false;
     es_smap m = {NULL, 0};
     err e = ERR_INIT;
     size_t nevents = 0, accepted = 0;
@@ -176,8 +184,11 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
         nevents += jobs[i]->n;
     for (m.cap = 16; m.cap < nevents * 2; m.cap *= 2)
         ;
+    buf_init(&ids, ES_GROUP_JSON_MAX);
+    buf_init(&events, ES_GROUP_JSON_MAX);
+    buf_init(&streams, ES_GROUP_JSON_MAX);
     m.slots = calloc(m.cap, sizeof *m.slots);
-    if (!m.slots || !ids || !events || !streams) {
+    if (!m.slots || buf_puts(&ids, "[") || buf_puts(&events, "[") || buf_puts(&streams, "[")) {
         st = DB_ERR_OTHER;
         goto done;
     }
@@ -186,7 +197,7 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
             es_sstate *s = es_smap_get(&m, jobs[i]->events[k].originator_id, true);
             if (s->version == 0 && !s->touched && s->pending == 0) {
                 s->pending = -1; /* mark: listed in ids */
-                json_array_append_new(ids, json_string(s->id));
+                full |= (ids.len > 1 && buf_puts(&ids, ",")) || jsonw_string(&ids, s->id);
             }
         }
     }
@@ -195,12 +206,11 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
 
     /* Round trip 1: begin, take the log lock, read the head and the
      * versions of every stream the group touches (one pipeline). */
-    ids_text = jsonx_dump(ids);
-    if (!ids_text) {
+    if (full || buf_puts(&ids, "]")) {
         st = DB_ERR_OTHER;
         goto done;
     }
-    db_param ip[] = {DB_TEXT(ids_text)};
+    db_param ip[] = {DB_TEXT(ids.data)};
     db_step read_steps[] = {
         {DB_STEP_BEGIN, NULL, 0, NULL},
         {ES_LOCK, NULL, 0, NULL},
@@ -227,7 +237,7 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
             continue;
         accepted++;
         for (size_t k = 0; k < jobs[i]->n; k++)
-            json_array_append_new(events, es_event_row(&jobs[i]->events[k]));
+            full |= es_event_row(&events, &jobs[i]->events[k]) != 0;
     }
     if (accepted == 0) {
         db_rollback(d);
@@ -241,20 +251,18 @@ static db_status es_group_run(db *d, es_job **jobs, size_t n)
             s->entity_type = s->last_event_type;
             s->entity_len = strlen(s->last_event_type);
         }
-        json_array_append_new(streams, es_stream_row_json(s));
+        full |= es_stream_row(&streams, s) != 0;
     }
     /* Round trip 2: write the events and the streams, notify other
      * replicas' readers, commit (one pipeline). */
-    events_text = jsonx_dump(events);
-    streams_text = jsonx_dump(streams);
-    if (!events_text || !streams_text) {
+    if (full || buf_puts(&events, "]") || buf_puts(&streams, "]")) {
         db_rollback(d);
         st = DB_ERR_OTHER;
         goto fail_jobs;
     }
     char headtxt[24];
     snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
-    db_param ep[] = {DB_TEXT(events_text)}, sp[] = {DB_TEXT(streams_text)},
+    db_param ep[] = {DB_TEXT(events.data)}, sp[] = {DB_TEXT(streams.data)},
              np[] = {DB_TEXT(headtxt)};
     db_step write_steps[] = {
         {ES_INSERT_EVENTS, ep, 1, NULL},
@@ -278,12 +286,9 @@ done:
     err_clear(&e);
     db_res_free(r);
     db_res_free(rhead);
-    free(ids_text);
-    free(events_text);
-    free(streams_text);
-    json_decref(ids);
-    json_decref(events);
-    json_decref(streams);
+    buf_free(&ids);
+    buf_free(&events);
+    buf_free(&streams);
     free(m.slots);
     return st;
 }

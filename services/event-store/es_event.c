@@ -172,24 +172,42 @@ fail:
     return NULL;
 }
 
-int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
-                    const char *payload_json, int64_t occurred_on)
+/* The event object, with the payload as text or, when payload_json is
+ * NULL, as a jansson value. */
+static int es_event_render_any(buf *b, const char *originator_id, int64_t version,
+                               const char *event_type, const char *payload_json,
+                               const json_t *payload, int64_t occurred_on)
 {
     char ts[TIMEFMT_LEN];
     timefmt_format(occurred_on, ts);
     if (buf_puts(b, "{\"originator\":{\"id\":") || jsonw_string(b, originator_id) ||
         buf_printf(b, ",\"version\":%lld},\"event_type\":", (long long)version) ||
         jsonw_string(b, event_type) || buf_puts(b, ",\"payload\":") ||
-        buf_puts(b, payload_json) || buf_printf(b, ",\"occurred_on\":\"%s\"}", ts))
+        (payload_json ? buf_puts(b, payload_json) : jsonw_value(b, payload)) ||
+        buf_printf(b, ",\"occurred_on\":\"%s\"}", ts))
         return -1;
     return 0;
 }
 
-json_t *es_event_to_json(const es_event *ev)
+int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
+                    const char *payload_json, int64_t occurred_on)
 {
-    char ts[TIMEFMT_LEN];
-    timefmt_format(ev->occurred_on, ts);
-    return json_pack("{s:{s:s, s:I}, s:s, s:O, s:s}", "originator", "id", ev->originator_id,
-                     "version", (json_int_t)ev->version, "event_type", ev->event_type,
-                     "payload", ev->payload, "occurred_on", ts);
+    return es_event_render_any(b, originator_id, version, event_type, payload_json, NULL,
+                               occurred_on);
+}
+
+int es_event_render_appended(buf *b, const es_event *evs, size_t n, bool batch)
+{
+    if (batch && buf_puts(b, "{\"results\":["))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const es_event *ev = &evs[i];
+        if (buf_printf(b, "%s{\"log_id\":%lld,\"event\":", i ? "," : "",
+                       (long long)ev->log_id) ||
+            es_event_render_any(b, ev->originator_id, ev->version, ev->event_type, NULL,
+                                ev->payload, ev->occurred_on) ||
+            buf_puts(b, "}"))
+            return -1;
+    }
+    return batch ? buf_puts(b, "]}") : 0;
 }

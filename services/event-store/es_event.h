@@ -41,7 +41,8 @@ es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err
 int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
                     const char *payload_json, int64_t occurred_on) WUR;
 
-/* The same as a jansson object, from a parsed event (new reference). */
-json_t *es_event_to_json(const es_event *ev);
+/* Renders the answer to an append: {"log_id", "event"} for one event, or
+ * {"results": [...]} for a batch. 0, or -1 when the buffer is full. */
+int es_event_render_appended(buf *b, const es_event *evs, size_t n, bool batch) WUR;
 
 #endif

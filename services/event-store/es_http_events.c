@@ -28,17 +28,16 @@ void es_http_append(http_req *r)
         goto fail;
 
     metrics_add(app->m_appended, NULL, (double)n);
-    if (batch) {
-        json_t *results = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(results,
-                                  json_pack("{s:I, s:o}", "log_id", (json_int_t)evs[i].log_id,
-                                            "event", es_event_to_json(&evs[i])));
-        http_reply_json(r, 201, json_pack("{s:o}", "results", results));
-    } else {
-        http_reply_json(r, 201, json_pack("{s:I, s:o}", "log_id", (json_int_t)evs[0].log_id,
-                                          "event", es_event_to_json(&evs[0])));
+    buf out;
+    buf_init(&out, (size_t)1 << 30);
+    if (es_event_render_appended(&out, evs, n, batch)) {
+        buf_free(&out);
+        err_set(&e, ERR_INTERNAL, "response too large");
+        goto fail;
     }
+    size_t len = 0;
+    char *text = buf_take(&out, &len);
+    http_reply_json_text(r, 201, text, len);
     free(evs);
     return;
 fail:

@@ -28,14 +28,14 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
     [ES_LOCK] = {"SELECT pg_advisory_xact_lock(4242001)", "SELECT 1"},
     [ES_HEAD] = {"SELECT COALESCE(MAX(log_id), 0) FROM es_events", NULL},
     [ES_VERSIONS] = {"SELECT id, version FROM es_streams WHERE id = ANY "
-                     "(ARRAY(SELECT jsonb_array_elements_text(CAST($1 AS jsonb))))",
+                     "(ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))",
                      "SELECT id, version FROM es_streams WHERE id IN "
                      "(SELECT value FROM json_each($1))"},
     [ES_INSERT_EVENTS] =
         {"INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
          "event_name, payload, occurred_on) SELECT x.log_id, x.originator_id, x.version, "
          "x.event_type, x.entity_type, x.event_name, COALESCE(x.payload, 'null'::jsonb), "
-         "x.occurred_on FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS x(log_id bigint, "
+         "x.occurred_on FROM json_to_recordset(CAST($1 AS json)) AS x(log_id bigint, "
          "originator_id text, version bigint, event_type text, entity_type text, event_name "
          "text, payload jsonb, occurred_on bigint)",
          "INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
@@ -45,7 +45,7 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
     [ES_UPSERT_STREAMS] =
         {"INSERT INTO es_streams AS s (" ES_STREAM_COLS ") SELECT x.id, x.entity_type, "
          "x.version, x.last_event_type, x.created_log_id, x.updated_log_id FROM "
-         "jsonb_to_recordset(CAST($1 AS jsonb)) AS x(id text, entity_type text, version "
+         "json_to_recordset(CAST($1 AS json)) AS x(id text, entity_type text, version "
          "bigint, last_event_type text, created_log_id bigint, updated_log_id bigint) "
          "ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, last_event_type = "
          "EXCLUDED.last_event_type, updated_log_id = EXCLUDED.updated_log_id",
