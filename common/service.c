@@ -65,6 +65,29 @@ const char *service_req_id(http_req *r, const char *name)
     return id;
 }
 
+http_server *service_http_start(const char *service, const service_common *c,
+                                const http_route *routes, size_t nroutes, void *app,
+                                bool (*ready)(void *app, err *e), metrics *m)
+{
+    err e = ERR_INIT;
+    http_server_config hc = {
+        .service = service,
+        .listen = c->listen,
+        .api_token = c->api_token,
+        .max_body = (size_t)c->max_body,
+        .routes = routes,
+        .nroutes = nroutes,
+        .app = app,
+        .ready = ready,
+        .metrics = m,
+    };
+    http_server *s = http_server_start(&hc, &e);
+    if (!s)
+        log_error("%s", e.message);
+    err_clear(&e);
+    return s;
+}
+
 void service_log_init(const char *service, const service_common *c)
 {
     log_level lvl = LOG_INFO;
@@ -96,5 +119,6 @@ int service_signals_wait(void)
     sigaddset(&set, SIGINT);
     while (sigwait(&set, &sig) != 0)
         ;
+    log_info("signal %d: stopping", sig);
     return sig;
 }

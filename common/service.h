@@ -52,13 +52,19 @@ db *service_req_db(http_req *r, db_pool *pool) WUR;
  * NULL after replying 400. Borrowed from the request. */
 const char *service_req_id(http_req *r, const char *name) WUR;
 
+/* Starts the service's HTTP server with the common settings (listen
+ * address, token, body limit). Logs and returns NULL when it cannot listen. */
+http_server *service_http_start(const char *service, const service_common *c,
+                                const http_route *routes, size_t nroutes, void *app,
+                                bool (*ready)(void *app, err *e), metrics *m) WUR;
+
 /* Sets up logging from the common variables. */
 void service_log_init(const char *service, const service_common *c);
 
 /* Blocks SIGTERM and SIGINT in the calling thread (threads created later
  * inherit the mask) and ignores SIGPIPE. Call first thing in main(). */
 void service_signals_block(void);
-/* Waits for SIGTERM or SIGINT; returns the signal number. */
+/* Waits for SIGTERM or SIGINT, logs it, and returns the signal number. */
 int service_signals_wait(void);
 
 #endif

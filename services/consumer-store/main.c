@@ -83,28 +83,15 @@ int main(int argc, char **argv)
     metrics_on_render(app.metrics, cs_collect, &app);
 
     /* 3. HTTP */
-    http_server_config hc = {
-        .service = "consumer-store",
-        .listen = cs_common.listen,
-        .api_token = cs_common.api_token,
-        .max_body = (size_t)cs_common.max_body,
-        .routes = cs_routes,
-        .nroutes = cs_nroutes,
-        .app = &app,
-        .ready = cs_ready,
-        .metrics = app.metrics,
-    };
-    server = http_server_start(&hc, &e);
-    if (!server) {
-        log_error("%s", e.message);
+    server = service_http_start("consumer-store", &cs_common, cs_routes, cs_nroutes, &app, cs_ready,
+                                app.metrics);
+    if (!server)
         goto out;
-    }
     log_info("listening on %s (database %s)", cs_common.listen,
              cs_db_url[0] == 's' ? cs_db_url : "postgresql");
     service_db_warm(app.pool);
 
-    int sig = service_signals_wait();
-    log_info("signal %d: stopping", sig);
+    (void)service_signals_wait();
     rc = 0;
 
 out:

@@ -104,26 +104,13 @@ int main(int argc, char **argv)
     metrics_on_render(app.metrics, crud_collect, &app);
 
     /* 3. HTTP */
-    http_server_config hc = {
-        .service = "crud-store",
-        .listen = crud_common.listen,
-        .api_token = crud_common.api_token,
-        .max_body = (size_t)crud_common.max_body,
-        .routes = crud_routes,
-        .nroutes = crud_nroutes,
-        .app = &app,
-        .ready = crud_ready,
-        .metrics = app.metrics,
-    };
-    server = http_server_start(&hc, &e);
-    if (!server) {
-        log_error("%s", e.message);
+    server = service_http_start("crud-store", &crud_common, crud_routes, crud_nroutes, &app, crud_ready,
+                                app.metrics);
+    if (!server)
         goto out;
-    }
     log_info("listening on %s (event store %s)", crud_common.listen, crud_es_url);
 
-    int sig = service_signals_wait();
-    log_info("signal %d: stopping", sig);
+    (void)service_signals_wait();
     rc = 0;
 
 out:

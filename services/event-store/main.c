@@ -92,28 +92,15 @@ int main(int argc, char **argv)
     metrics_on_render(app.metrics, es_collect, &app);
 
     /* 3. HTTP */
-    http_server_config hc = {
-        .service = "event-store",
-        .listen = es_common.listen,
-        .api_token = es_common.api_token,
-        .max_body = (size_t)es_common.max_body,
-        .routes = es_routes,
-        .nroutes = es_nroutes,
-        .app = &app,
-        .ready = es_ready,
-        .metrics = app.metrics,
-    };
-    server = http_server_start(&hc, &e);
-    if (!server) {
-        log_error("%s", e.message);
+    server = service_http_start("event-store", &es_common, es_routes, es_nroutes, &app, es_ready,
+                                app.metrics);
+    if (!server)
         goto out;
-    }
     log_info("listening on %s (database %s)", es_common.listen,
              es_db_url[0] == 's' ? es_db_url : "postgresql");
     service_db_warm(app.pool);
 
-    int sig = service_signals_wait();
-    log_info("signal %d: stopping", sig);
+    (void)service_signals_wait();
     rc = 0;
 
 out:

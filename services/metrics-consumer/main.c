@@ -128,22 +128,10 @@ int main(int argc, char **argv)
     metrics_on_render(app.metrics, mc_count_collect, &app);
 
     /* 3. HTTP: only the built-in endpoints */
-    http_server_config hc = {
-        .service = "metrics-consumer",
-        .listen = mc_common.listen,
-        .api_token = mc_common.api_token,
-        .max_body = (size_t)mc_common.max_body,
-        .routes = NULL,
-        .nroutes = 0,
-        .app = &app,
-        .ready = mc_ready,
-        .metrics = app.metrics,
-    };
-    server = http_server_start(&hc, &e);
-    if (!server) {
-        log_error("%s", e.message);
+    server = service_http_start("metrics-consumer", &mc_common, NULL, 0, &app, mc_ready,
+                                app.metrics);
+    if (!server)
         goto out;
-    }
 
     /* 4. the loop */
     if (!consumer_start(app.consumer, &e)) {
@@ -153,8 +141,7 @@ int main(int argc, char **argv)
     log_info("listening on %s; consumer %s reads %s, saves to %s", mc_common.listen,
              mc_consumer_name, mc_event_store_url, mc_consumer_store_url);
 
-    int sig = service_signals_wait();
-    log_info("signal %d: stopping", sig);
+    (void)service_signals_wait();
     rc = 0;
 
 out:
