@@ -5,6 +5,7 @@
  */
 #include "service.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 
@@ -100,8 +101,9 @@ void service_log_init(const char *service, const service_common *c)
     log_init(service, c->log_format && !strcmp(c->log_format, "json"), lvl);
 }
 
-void service_signals_block(void)
+void service_process_init(void)
 {
+    mallopt(M_ARENA_MAX, 2);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -61,9 +61,11 @@ http_server *service_http_start(const char *service, const service_common *c,
 /* Sets up logging from the common variables. */
 void service_log_init(const char *service, const service_common *c);
 
-/* Blocks SIGTERM and SIGINT in the calling thread (threads created later
- * inherit the mask) and ignores SIGPIPE. Call first thing in main(). */
-void service_signals_block(void);
+/* Call first thing in main(): blocks SIGTERM and SIGINT in the calling
+ * thread (threads created later inherit the mask), ignores SIGPIPE, and keeps
+ * malloc to two arenas (one thread per connection would otherwise grow one
+ * arena per thread, and the resident memory with them). */
+void service_process_init(void);
 /* Waits for SIGTERM or SIGINT, logs it, and returns the signal number. */
 int service_signals_wait(void);
 

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     err e = ERR_INIT;
     int rc = 1;
 
-    service_signals_block();
+    service_process_init();
     int cr = config_load("eskit-consumer-store",
                          "The eskit consumer store: the log offset of each consumer, with "
                          "compare-and-set, over HTTP/JSON.",

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     err e = ERR_INIT;
     int rc = 1;
 
-    service_signals_block();
+    service_process_init();
     int cr = config_load("eskit-crud-store",
                          "The eskit CRUD store: JSON documents with history, kept as events in "
                          "the event store.",

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     err e = ERR_INIT;
     int rc = 1;
 
-    service_signals_block();
+    service_process_init();
     int cr = config_load("eskit-event-store",
                          "The eskit event store: streams of events and one ordered application "
                          "log, over HTTP/JSON.",

@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     err e = ERR_INIT;
     int rc = 1;
 
-    service_signals_block();
+    service_process_init();
     int cr = config_load("eskit-metrics-consumer",
                          "The eskit metrics consumer: reads the application log from its stored "
                          "offset and exports Prometheus counters of the events.",
