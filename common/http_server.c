@@ -50,7 +50,8 @@ struct http_req {
     double t0;
     buf body;
     bool too_large;
-    bool started; /* the first access-handler call has happened */
+    bool started;  /* the first access-handler call has happened */
+    bool recorded; /* counted in the request metrics */
     http_match match;
     json_t *json;
     /* the response */
@@ -422,8 +423,33 @@ static void http_dispatch(http_req *r)
         http_reply_error(r, ERR_INTERNAL, "the handler produced no response");
 }
 
+/* Counts the request in the metrics, once. Done when the response is
+ * queued, so that a client that has its answer also finds it counted. */
+static void http_record(http_req *r)
+{
+    if (r->recorded)
+        return;
+    r->recorded = true;
+    double dt = timefmt_mono() - r->t0;
+    const char *route = r->match.route ? r->match.route->pattern : "other";
+    char code[8];
+    snprintf(code, sizeof code, "%d", r->status);
+    /* The method is the client's string: keep the label's values bounded. */
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
+                                          "OPTIONS"};
+    const char *method = "other";
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcmp(r->method, methods[i]) == 0)
+            method = methods[i];
+    const char *labels[] = {method, route, code};
+    metrics_add(r->srv->m_requests, labels, 1);
+    const char *dl[] = {route};
+    metrics_observe(r->srv->m_duration, dl, dt);
+}
+
 static enum MHD_Result http_queue(http_req *r)
 {
+    http_record(r);
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;
@@ -494,22 +520,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     http_req *r = *con_cls;
     if (!r)
         return;
-    double dt = timefmt_mono() - r->t0;
-    const char *route = r->match.route ? r->match.route->pattern : "other";
-    char code[8];
-    snprintf(code, sizeof code, "%d", r->status);
-    /* The method is the client's string: keep the label's values bounded. */
-    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                          "OPTIONS"};
-    const char *method = "other";
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (strcmp(r->method, methods[i]) == 0)
-            method = methods[i];
-    const char *labels[] = {method, route, code};
-    metrics_add(s->m_requests, labels, 1);
-    const char *dl[] = {route};
-    metrics_observe(s->m_duration, dl, dt);
-    log_request(r->method, r->url, r->status, dt, r->bytes_out);
+    http_record(r); /* a request that ended before its answer was queued */
+    log_request(r->method, r->url, r->status, timefmt_mono() - r->t0, r->bytes_out);
 
     if (r->resp)
         MHD_destroy_response(r->resp);
