@@ -85,6 +85,9 @@ void http_reply_json(http_req *r, int status, json_t *body); /* steals body */
 /* A body already serialised as JSON (malloc'd; the server takes it). */
 void http_reply_json_text(http_req *r, int status, char *text, size_t len);
 void http_reply_err(http_req *r, const err *e);              /* the error body of SPEC §2 */
+/* The usual end of a handler: `body` with `status` when it is not NULL, else
+ * the error in e. Clears e either way. */
+void http_reply_result(http_req *r, int status, json_t *body, err *e);
 void http_reply_error(http_req *r, err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void http_reply_empty(http_req *r, int status); /* no body (204) */

@@ -67,11 +67,7 @@ void cs_http_get(http_req *r)
         return;
     json_t *c = cs_store_get(d, id, &e);
     db_pool_release(app->pool, d);
-    if (c)
-        http_reply_json(r, 200, c);
-    else
-        http_reply_err(r, &e);
-    err_clear(&e);
+    http_reply_result(r, 200, c, &e);
 }
 
 /* GET /v1/consumers: all of them, ordered by id (no paging in SPEC §5; a
@@ -85,11 +81,7 @@ void cs_http_list(http_req *r)
         return;
     json_t *list = cs_store_list(d, &e);
     db_pool_release(app->pool, d);
-    if (list)
-        http_reply_json(r, 200, list);
-    else
-        http_reply_err(r, &e);
-    err_clear(&e);
+    http_reply_result(r, 200, list, &e);
 }
 
 /* DELETE /v1/consumers/{id}: 204, or 404 when not stored. */

@@ -73,9 +73,5 @@ void es_http_get_snapshot(http_req *r)
         return;
     json_t *snap = es_store_snapshot_get(d, id, max_version, &e);
     db_pool_release(app->pool, d);
-    if (snap)
-        http_reply_json(r, 200, snap);
-    else
-        http_reply_err(r, &e);
-    err_clear(&e);
+    http_reply_result(r, 200, snap, &e);
 }

@@ -23,11 +23,7 @@ void es_http_get_stream(http_req *r)
         return;
     json_t *s = es_store_get_stream(d, id, &e);
     db_pool_release(app->pool, d);
-    if (s)
-        http_reply_json(r, 200, s);
-    else
-        http_reply_err(r, &e);
-    err_clear(&e);
+    http_reply_result(r, 200, s, &e);
 }
 
 /* The cursor is the creation log id of the last stream of the previous page. */
