@@ -53,15 +53,22 @@ static void crud_es_fail(const http_resp *r, const char *what, err *e)
     }
 }
 
-/* Performs one call; on a transport failure e = unavailable. */
+/* Performs one call. On a transport failure e = unavailable. When `what`
+ * names the call, an answer other than 2xx (or 404, with allow_404) is
+ * mapped by crud_es_fail() and false is returned; with what = NULL the
+ * caller looks at the status itself. */
 static bool crud_es_do(http_client *es, const char *method, const buf *path, const json_t *body,
-                       int timeout_ms, http_resp *resp, err *e)
+                       int timeout_ms, const char *what, bool allow_404, http_resp *resp, err *e)
 {
     err te = ERR_INIT;
     http_call call = {.method = method, .path = path->data, .body = body,
                       .timeout_ms = timeout_ms};
-    if (http_client_do(es, &call, resp, &te))
-        return true;
+    if (http_client_do(es, &call, resp, &te)) {
+        if (!what || resp->status / 100 == 2 || (allow_404 && resp->status == 404))
+            return true;
+        crud_es_fail(resp, what, e);
+        return false;
+    }
     if (te.code == ERR_UNAVAILABLE)
         err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s", te.message);
     else
@@ -88,14 +95,10 @@ bool crud_es_stream(http_client *es, const char *id, crud_stream *out, bool *fou
     bool ok = false;
     *found = false;
     if (!crud_es_path(&path, "/v1/streams/", id, e) ||
-        !crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+        !crud_es_do(es, "GET", &path, NULL, 0, "a stream read", true, &r, e))
         goto done;
     if (r.status == 404) {
         ok = true;
-        goto done;
-    }
-    if (r.status != 200) {
-        crud_es_fail(&r, "a stream read", e);
         goto done;
     }
     const char *type = json_string_value(json_object_get(r.json, "entity_type"));
@@ -131,12 +134,8 @@ bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, i
         err_set(e, ERR_INTERNAL, "event store path too long");
         goto done;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+    if (!crud_es_do(es, "GET", &path, NULL, 0, "a stream read", false, &r, e))
         goto done;
-    if (r.status != 200) {
-        crud_es_fail(&r, "a stream read", e);
-        goto done;
-    }
     json_t *list = json_object_get(r.json, "events");
     if (!json_is_array(list)) {
         err_set(e, ERR_INTERNAL, "the event store answered a stream read with an unexpected body");
@@ -164,12 +163,8 @@ bool crud_es_append(http_client *es, const char *id, const char *event_type, int
         err_set(e, ERR_INTERNAL, "out of memory building an event");
         goto done;
     }
-    if (!crud_es_do(es, "POST", &path, ev, 0, &r, e))
+    if (!crud_es_do(es, "POST", &path, ev, 0, "an append", false, &r, e))
         goto done;
-    if (r.status != 201 && r.status != 200) {
-        crud_es_fail(&r, "an append", e);
-        goto done;
-    }
     ok = true;
 done:
     http_resp_free(&r);
@@ -192,14 +187,10 @@ bool crud_es_snapshot_get(http_client *es, const char *id, int64_t max_version, 
         err_set(e, ERR_INTERNAL, "event store path too long");
         goto done;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+    if (!crud_es_do(es, "GET", &path, NULL, 0, "a snapshot read", true, &r, e))
         goto done;
     if (r.status == 404) {
         ok = true;
-        goto done;
-    }
-    if (r.status != 200) {
-        crud_es_fail(&r, "a snapshot read", e);
         goto done;
     }
     json_t *v = json_object_get(r.json, "version");
@@ -230,12 +221,8 @@ bool crud_es_snapshot_put(http_client *es, const char *id, int64_t version,
         return false;
     }
     if (!crud_es_path(&path, "/v1/snapshots/", id, e) ||
-        !crud_es_do(es, "PUT", &path, body, 0, &r, e))
+        !crud_es_do(es, "PUT", &path, body, 0, "a snapshot write", false, &r, e))
         goto done;
-    if (r.status / 100 != 2) {
-        crud_es_fail(&r, "a snapshot write", e);
-        goto done;
-    }
     ok = true;
 done:
     http_resp_free(&r);
@@ -259,12 +246,8 @@ bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t afte
         err_set(e, ERR_INTERNAL, "event store path too long");
         goto done;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, &r, e))
+    if (!crud_es_do(es, "GET", &path, NULL, 0, "a stream listing", false, &r, e))
         goto done;
-    if (r.status != 200) {
-        crud_es_fail(&r, "a stream listing", e);
-        goto done;
-    }
     json_t *streams = json_object_get(r.json, "streams");
     json_t *next = json_object_get(r.json, "next_after");
     if (!json_is_array(streams) || !(json_is_null(next) || json_is_string(next))) {
@@ -290,7 +273,7 @@ bool crud_es_ready(http_client *es, err *e)
         err_set(e, ERR_INTERNAL, "out of memory");
         goto done;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, CRUD_ES_READY_MS, &r, e))
+    if (!crud_es_do(es, "GET", &path, NULL, CRUD_ES_READY_MS, NULL, false, &r, e))
         goto done;
     if (r.status != 200) {
         err_set(e, ERR_UNAVAILABLE, "event store unavailable: its /readyz answered %ld %s",
