@@ -15,6 +15,15 @@ from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E4
 import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
 
+# ESKIT_BENCH_ONLY=appends,reads,crud,lag runs some sections (default: all);
+# crud-history, crud-get and crud-list pick one part of the crud section.
+ONLY = set(filter(None, os.environ.get("ESKIT_BENCH_ONLY", "").split(",")))
+
+
+def wanted(section):
+    return not ONLY or section in ONLY or section.split("-")[0] in ONLY
+
+
 PGBENCH_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pb_events (
     log_id bigint PRIMARY KEY, originator_id text NOT NULL, version bigint NOT NULL,
@@ -39,6 +48,18 @@ PGBENCH_SELECT = """SELECT version, event_type, payload, occurred_on FROM es_eve
 """
 
 
+def appends(cluster, dbname, es):
+    print("single appends over HTTP vs pgbench's same two-row insert transaction:")
+    for conns in (1, 8, 32, 64):
+        compare(f"{conns:>2} connections",
+                lambda: wrk(es.url, "append.lua", conns, "/v1/events"),
+                lambda: pgbench(cluster, dbname, PGBENCH_INSERT, conns))
+    print("batch appends (100 events per request), 8 connections:")
+    rates = [wrk(es.url, "batch.lua", 8, "/v1/events") * 100 for _ in range(ROUNDS)]
+    print(f"  {'events/s':<44} eskit {statistics.median(rates):>10.0f}/s   "
+          f"(target 50,000)")
+
+
 def main():
     cluster = PgCluster()
     cluster.start()
@@ -55,27 +76,21 @@ def main():
 
         print(f"eskit bench: PostgreSQL 15 private cluster, {DURATION}s per measurement, "
               f"{ROUNDS} alternating rounds, medians")
-        print("single appends over HTTP vs pgbench's same two-row insert transaction:")
-        for conns in (1, 8, 32, 64):
-            compare(f"{conns:>2} connections",
-                    lambda: wrk(es.url, "append.lua", conns, "/v1/events"),
-                    lambda: pgbench(cluster, dbname, PGBENCH_INSERT, conns))
-
-        print("batch appends (100 events per request), 8 connections:")
-        rates = [wrk(es.url, "batch.lua", 8, "/v1/events") * 100 for _ in range(ROUNDS)]
-        print(f"  {'events/s':<44} eskit {statistics.median(rates):>10.0f}/s   "
-              f"(target 50,000)")
+        if wanted("appends"):
+            appends(cluster, dbname, es)
 
         c.post("/v1/events", {"events": [
             {"originator": {"id": "bench-five"}, "event_type": "Bench.Created",
              "payload": {"i": i}} for i in range(5)]})
-        print("read a 5-event stream vs pgbench selecting the same rows, 32 connections:")
-        compare("GET /v1/events/{id}",
-                lambda: wrk(es.url, None, 32, "/v1/events/bench-five"),
-                lambda: pgbench(cluster, dbname, PGBENCH_SELECT, 32))
-
-        bench_crud.run(cluster, services)
-        bench_lag.run(cluster, services)
+        if wanted("reads"):
+            print("read a 5-event stream vs pgbench selecting the same rows, 32 connections:")
+            compare("GET /v1/events/{id}",
+                    lambda: wrk(es.url, None, 32, "/v1/events/bench-five"),
+                    lambda: pgbench(cluster, dbname, PGBENCH_SELECT, 32))
+        if any(wanted(p) for p in ("crud-history", "crud-get", "crud-list")):
+            bench_crud.run(cluster, services, wanted)
+        if wanted("lag"):
+            bench_lag.run(cluster, services)
 
         print("resident memory after the run:")
         for s in services:

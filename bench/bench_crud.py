@@ -4,7 +4,7 @@ to pgbench selecting a document by key from a plain jsonb table."""
 import statistics
 
 from eskit import Client, Service
-from benchlib import DURATION, ROUNDS, compare, pgbench, wrk
+from benchlib import ROUNDS, compare, pgbench, wrk
 
 DOCS = 1000
 
@@ -35,11 +35,20 @@ def _ratio_line(label, a, b, target):
           f"({target})")
 
 
-def run(cluster, services):
+def run(cluster, services, wanted=lambda part: True):
     dbname_url, es, crud = _stack(cluster, services)
     dbname = dbname_url.rsplit("/", 1)[1]
+    if wanted("crud-history"):
+        _history(es, crud)
+    if wanted("crud-get"):
+        _get_vs_jsonb(cluster, dbname, es, crud)
+    if wanted("crud-list"):
+        _list(cluster, services)
+    return crud
 
-    # A document with 1 version and one with 10,000 (written as events).
+
+def _history(es, crud):
+    """A document with 1 version and one with 10,000 (written as events)."""
     _append(es, [{"originator": {"id": "short"}, "event_type": "Bench.Created",
                   "payload": {"n": 0, "name": "short"}}])
     long_events = [{"originator": {"id": "long"}, "event_type": "Bench.Created",
@@ -57,7 +66,9 @@ def run(cluster, services):
     a, b = statistics.median(one), statistics.median(many)
     _ratio_line("1 version / 10,000 versions", a, b, "target <= 1.5")
 
-    # Document reads next to a plain jsonb table.
+
+def _get_vs_jsonb(cluster, dbname, es, crud):
+    """Document reads next to a plain jsonb table."""
     _append(es, [{"originator": {"id": f"doc{i}"}, "event_type": "Doc.Created",
                   "payload": {"i": i, "email": f"user{i}@example.com", "tags": ["a", "b"]}}
                  for i in range(1, DOCS + 1)])
@@ -74,7 +85,10 @@ def run(cluster, services):
             lambda: wrk(crud.url, "get_random.lua", 32, "/", env=env),
             lambda: pgbench(cluster, dbname, select, 32))
 
-    # A list page in an empty store and among 100,000 events of other types.
+
+
+def _list(cluster, services):
+    """A list page in an empty store and among 100,000 events of other types."""
     _, _, crud_empty = _stack(cluster, services)
     _, es_full, crud_full = _stack(cluster, services)
     for stack_crud in (crud_empty, crud_full):
@@ -90,4 +104,3 @@ def run(cluster, services):
         full.append(wrk(crud_full.url, None, 8, "/v1/entities/Item?limit=10"))
     _ratio_line("empty / 100,000 other events", statistics.median(empty),
                 statistics.median(full), "target <= 2")
-    return crud

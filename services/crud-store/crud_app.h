@@ -15,10 +15,12 @@
 #include "metrics.h"
 
 typedef struct crud_types crud_types;
+typedef struct crud_sync crud_sync;
 
 typedef struct crud_app {
     http_client *es;    /* the event store; shared, thread-safe, keep-alive */
     crud_cache *cache;  /* newest known state per stream id */
+    crud_sync *sync;    /* catches the cache up with the log before reads */
     crud_types *types;  /* compiled JSON Schemas per entity type */
     metrics *metrics;
     metrics_family *m_cache_hits;   /* eskit_crud_cache_hits_total */
@@ -28,6 +30,8 @@ typedef struct crud_app {
     metrics_family *m_retries;      /* eskit_crud_write_retries_total */
     metrics_family *m_cache_entries; /* eskit_crud_cache_entries */
     metrics_family *m_cache_bytes;   /* eskit_crud_cache_bytes */
+    metrics_family *m_sync_rounds;   /* eskit_crud_log_catchups_total */
+    metrics_family *m_sync_skips;    /* eskit_crud_log_skips_total */
 } crud_app;
 
 /* The route table (crud_routes.c). */

@@ -2,7 +2,9 @@
  * crud_cache.c - a bounded LRU map from stream id to its newest known state
  * (see crud_cache.h): chained hash buckets (FNV-1a of the id) plus one
  * doubly linked recency list, all under one mutex. Copies go in and out, so
- * no caller ever holds a pointer into the cache.
+ * no caller ever holds a pointer into the cache. The log position, the epoch
+ * and each entry's coverage live under the same mutex, so "is this entry
+ * fresh" is answered atomically with reading it.
  */
 #include "crud_cache.h"
 
@@ -14,8 +16,11 @@ typedef struct crud_cache_node {
     struct crud_cache_node *chain;      /* next in the bucket */
     struct crud_cache_node *prev, *next; /* recency list: head = most recent */
     char *id;                            /* owned */
-    crud_cache_entry e;                  /* e.text owned */
+    crud_cache_entry e;                  /* e.text owned; e.fresh unused */
     size_t bytes;                        /* accounted size */
+    bool covered;                        /* see crud_cache.h, valid while epoch matches */
+    uint64_t epoch;
+    int64_t seen; /* the highest version of the stream seen in the log */
 } crud_cache_node;
 
 struct crud_cache {
@@ -25,6 +30,8 @@ struct crud_cache {
     crud_cache_node *head, *tail;
     size_t entries, bytes;
     size_t max_entries, max_bytes;
+    int64_t position; /* the last log id seen */
+    uint64_t epoch;   /* bumped when log entries were skipped */
 };
 
 crud_cache *crud_cache_new(size_t max_entries, size_t max_bytes)
@@ -42,6 +49,7 @@ crud_cache *crud_cache_new(size_t max_entries, size_t max_bytes)
     }
     c->max_entries = max_entries ? max_entries : 1;
     c->max_bytes = max_bytes;
+    c->epoch = 1;
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
@@ -123,6 +131,24 @@ static void crud_cache_drop(crud_cache *c, crud_cache_node *n)
     crud_cache_node_free(n);
 }
 
+/* Under the lock. */
+static bool crud_cache_node_covered(const crud_cache *c, const crud_cache_node *n)
+{
+    return n->covered && n->epoch == c->epoch;
+}
+
+/* Under the lock: nothing was applied since the mark was taken. */
+static bool crud_cache_mark_current(const crud_cache *c, const crud_cache_mark *m)
+{
+    return m && m->position == c->position && m->epoch == c->epoch;
+}
+
+static void crud_cache_cover(crud_cache *c, crud_cache_node *n)
+{
+    n->covered = true;
+    n->epoch = c->epoch;
+}
+
 bool crud_cache_get(crud_cache *c, const char *id, crud_cache_entry *out)
 {
     bool found = false;
@@ -135,6 +161,7 @@ bool crud_cache_get(crud_cache *c, const char *id, crud_cache_entry *out)
             memcpy(copy, n->e.text, n->e.len + 1);
             *out = n->e;
             out->text = copy;
+            out->fresh = crud_cache_node_covered(c, n) && n->e.version >= n->seen;
             found = true;
             crud_cache_unlink(c, n);
             crud_cache_push_front(c, n);
@@ -144,11 +171,21 @@ bool crud_cache_get(crud_cache *c, const char *id, crud_cache_entry *out)
     return found;
 }
 
-void crud_cache_put(crud_cache *c, const char *id, int64_t version, unsigned flags,
-                    const char *text, size_t len)
+bool crud_cache_covered(crud_cache *c, const char *id)
 {
+    pthread_mutex_lock(&c->mu);
+    crud_cache_node *n = *crud_cache_slot(c, id);
+    bool covered = n && crud_cache_node_covered(c, n);
+    pthread_mutex_unlock(&c->mu);
+    return covered;
+}
+
+void crud_cache_put(crud_cache *c, const char *id, const char *type, int64_t version,
+                    unsigned flags, const char *text, size_t len, const crud_cache_mark *latest)
+{
+    size_t tl = strlen(type);
     size_t bytes = len + strlen(id) + sizeof(crud_cache_node) + 2;
-    if (bytes > c->max_bytes / 4)
+    if (bytes > c->max_bytes / 4 || tl > VALIDATE_TYPE_MAX)
         return; /* one huge document must not flush everything else */
     crud_cache_node *n = calloc(1, sizeof *n);
     if (!n)
@@ -159,6 +196,7 @@ void crud_cache_put(crud_cache *c, const char *id, int64_t version, unsigned fla
         crud_cache_node_free(n);
         return;
     }
+    memcpy(n->e.type, type, tl + 1);
     memcpy(n->e.text, text, len);
     n->e.text[len] = '\0';
     n->e.len = len;
@@ -168,13 +206,24 @@ void crud_cache_put(crud_cache *c, const char *id, int64_t version, unsigned fla
 
     pthread_mutex_lock(&c->mu);
     crud_cache_node **p = crud_cache_slot(c, id);
-    if (*p && (*p)->e.version >= version) {
+    crud_cache_node *old = *p;
+    if (old && old->e.version >= version) {
+        if (old->e.version == version && crud_cache_mark_current(c, latest))
+            crud_cache_cover(c, old);
         pthread_mutex_unlock(&c->mu);
         crud_cache_node_free(n);
         return;
     }
-    if (*p)
-        crud_cache_drop(c, *p);
+    /* A covered entry stays covered whatever version it holds: its `seen`
+     * already accounts for every later event. A new one needs the mark. */
+    if (old) {
+        n->covered = old->covered;
+        n->epoch = old->epoch;
+        n->seen = old->seen;
+        crud_cache_drop(c, old);
+    }
+    if (!crud_cache_node_covered(c, n) && crud_cache_mark_current(c, latest))
+        crud_cache_cover(c, n);
     p = crud_cache_slot(c, id);
     *p = n;
     crud_cache_push_front(c, n);
@@ -183,6 +232,64 @@ void crud_cache_put(crud_cache *c, const char *id, int64_t version, unsigned fla
     while (c->tail && c->tail != n &&
            (c->entries > c->max_entries || c->bytes > c->max_bytes))
         crud_cache_drop(c, c->tail);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void crud_cache_confirm(crud_cache *c, const char *id, int64_t version,
+                        const crud_cache_mark *latest)
+{
+    pthread_mutex_lock(&c->mu);
+    crud_cache_node *n = *crud_cache_slot(c, id);
+    if (n && n->e.version == version && crud_cache_mark_current(c, latest))
+        crud_cache_cover(c, n);
+    pthread_mutex_unlock(&c->mu);
+}
+
+crud_cache_mark crud_cache_mark_now(crud_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    crud_cache_mark m = {c->position, c->epoch};
+    pthread_mutex_unlock(&c->mu);
+    return m;
+}
+
+/* Under the lock. */
+static void crud_cache_skip_locked(crud_cache *c, int64_t position)
+{
+    c->epoch++;
+    c->position = position;
+}
+
+void crud_cache_advance(crud_cache *c, int64_t from, const crud_cache_seen *seen, size_t n,
+                        int64_t position)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->position != from) {
+        crud_cache_skip_locked(c, position);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            crud_cache_node *node = *crud_cache_slot(c, seen[i].id);
+            if (node && seen[i].version > node->seen)
+                node->seen = seen[i].version;
+        }
+        c->position = position;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void crud_cache_skip_to(crud_cache *c, int64_t position)
+{
+    pthread_mutex_lock(&c->mu);
+    crud_cache_skip_locked(c, position);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void crud_cache_reset(crud_cache *c, int64_t position)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->tail)
+        crud_cache_drop(c, c->tail);
+    crud_cache_skip_locked(c, position);
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -1,10 +1,11 @@
 /*
  * crud_entity.c - reading and writing one document (see crud_entity.h).
  *
- * Each operation reads the stream's head (one event-store call), rebuilds the
- * state at that version (usually a cache hit), decides, and appends one event
- * at exactly the next version. After a successful append the new state is
- * known without a replay, so it goes straight into the cache.
+ * Each operation takes the document at its last version (crud_replay_latest:
+ * usually the cache, after the read barrier of crud_sync.h), decides, and
+ * appends one event at exactly the next version; the event store refuses it
+ * if another writer got there first. After a successful append the new state
+ * is known without a replay, so it goes straight into the cache.
  */
 #include "crud_entity.h"
 
@@ -34,32 +35,18 @@ int crud_entity_render(buf *b, const char *type, const char *id, const crud_doc 
     return buf_printf(b, ",\"deleted\":%s}", d->deleted ? "true" : "false");
 }
 
-/* The stream of document (type, id): not_found when it does not exist or
- * belongs to another entity type. */
-static bool crud_entity_stream(crud_app *app, const char *type, const char *id, crud_stream *st,
-                               err *e)
+/* The document at its last version (*doc filled): not_found when the
+ * stream does not exist, belongs to another entity type or, unless
+ * with_deleted, is deleted. */
+static bool crud_entity_latest(crud_app *app, const char *type, const char *id,
+                               bool with_deleted, crud_doc *doc, err *e)
 {
     bool found = false;
-    if (!crud_es_stream(app->es, id, st, &found, e))
+    if (!crud_replay_latest(app, id, type, doc, &found, e))
         return false;
-    if (!found || strcmp(st->entity_type, type) != 0) {
-        err_set(e, ERR_NOT_FOUND, "%s %s does not exist", type, id);
-        return false;
-    }
-    return true;
-}
-
-/* The live document at the stream's last version: *st and *doc filled;
- * not_found when missing or deleted. */
-static bool crud_entity_latest(crud_app *app, const char *type, const char *id, crud_stream *st,
-                               crud_doc *doc, err *e)
-{
-    if (!crud_entity_stream(app, type, id, st, e) ||
-        !crud_replay_at(app, id, type, st->version, doc, e))
-        return false;
-    if (!doc->exists || doc->deleted) {
+    if (!found || !doc->exists || (doc->deleted && !with_deleted)) {
         err_set(e, ERR_NOT_FOUND, "%s %s %s", type, id,
-                doc->exists ? "is deleted" : "does not exist");
+                found && doc->exists ? "is deleted" : "does not exist");
         crud_doc_free(doc);
         return false;
     }
@@ -86,23 +73,33 @@ static void crud_entity_lost(err *e, const char *type, const char *id, int64_t v
 bool crud_entity_read(crud_app *app, const char *type, const char *id, int64_t version,
                       bool with_deleted, crud_doc *out, err *e)
 {
-    crud_stream st;
+    crud_doc last = {0};
+    bool found = false;
     memset(out, 0, sizeof *out);
-    if (!crud_entity_stream(app, type, id, &st, e))
+    if (!crud_replay_latest(app, id, type, &last, &found, e))
         return false;
-    if (version > st.version) {
+    if (!found) {
+        err_set(e, ERR_NOT_FOUND, "%s %s does not exist", type, id);
+        return false;
+    }
+    if (version > last.version) {
         err_set(e, ERR_NOT_FOUND, "%s %s has no version %lld (its last is %lld)", type, id,
-                (long long)version, (long long)st.version);
+                (long long)version, (long long)last.version);
+        crud_doc_free(&last);
         return false;
     }
-    if (!crud_replay_at(app, id, type, version > 0 ? version : st.version, out, e))
-        return false;
-    if (!out->exists || (out->deleted && !with_deleted)) {
+    if (version > 0 && version < last.version) {
+        crud_doc_free(&last);
+        if (!crud_replay_at(app, id, type, version, NULL, &last, e))
+            return false;
+    }
+    if (!last.exists || (last.deleted && !with_deleted)) {
         err_set(e, ERR_NOT_FOUND, "%s %s %s", type, id,
-                !out->exists ? "does not exist at this version" : "is deleted");
-        crud_doc_free(out);
+                !last.exists ? "does not exist at this version" : "is deleted");
+        crud_doc_free(&last);
         return false;
     }
+    *out = last;
     return true;
 }
 
@@ -122,12 +119,13 @@ bool crud_entity_create(crud_app *app, const char *type, const char *id, const j
     }
     if (!crud_types_check(app, type, payload, e))
         return false;
+    crud_cache_mark m = crud_cache_mark_now(app->cache);
     if (!crud_es_append(app->es, id, et, 1, payload, e)) {
         if (e->code == ERR_CONFLICT)
             err_set(e, ERR_CONFLICT, "%s already exists", id);
         return false;
     }
-    crud_replay_remember(app, id, 1, false, payload);
+    crud_replay_remember(app, id, type, 1, false, payload, &m);
     memcpy(out_id, id, strlen(id) + 1);
     return true;
 }
@@ -151,9 +149,10 @@ static bool crud_entity_update(crud_app *app, const char *type, const char *id,
         err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long for its event types");
         goto done;
     }
+    crud_cache_mark m = crud_cache_mark_now(app->cache);
     if (!crud_es_append(app->es, id, et, version, patch, e))
         goto done;
-    crud_replay_remember(app, id, version, false, after);
+    crud_replay_remember(app, id, type, version, false, after, &m);
     *stored = json_incref(after);
     ok = true;
 done:
@@ -165,14 +164,13 @@ done:
 bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t version,
                      const json_t *payload, int64_t *new_version, err *e)
 {
-    crud_stream st;
     crud_doc doc = {0};
     json_t *cur = NULL, *stored = NULL;
     bool ok = false;
-    if (!crud_entity_latest(app, type, id, &st, &doc, e))
+    if (!crud_entity_latest(app, type, id, false, &doc, e))
         return false;
-    if (version != st.version) {
-        crud_entity_stale(e, type, id, st.version, version);
+    if (version != doc.version) {
+        crud_entity_stale(e, type, id, doc.version, version);
         goto done;
     }
     if (!crud_types_check(app, type, payload, e) || !(cur = crud_doc_json(&doc, e)))
@@ -196,14 +194,13 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
 {
     memset(out, 0, sizeof *out);
     for (int attempt = 0;; attempt++) {
-        crud_stream st;
         crud_doc doc = {0};
         json_t *cur = NULL, *next = NULL, *stored = NULL;
         bool ok = false, retry = false;
-        if (!crud_entity_latest(app, type, id, &st, &doc, e))
+        if (!crud_entity_latest(app, type, id, false, &doc, e))
             return false;
-        if (if_match > 0 && if_match != st.version) {
-            crud_entity_stale(e, type, id, st.version, if_match);
+        if (if_match > 0 && if_match != doc.version) {
+            crud_entity_stale(e, type, id, doc.version, if_match);
             goto next;
         }
         if (!(cur = crud_doc_json(&doc, e)))
@@ -219,13 +216,13 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
         }
         if (!crud_types_check(app, type, next, e))
             goto next;
-        if (!crud_entity_update(app, type, id, cur, next, st.version + 1, &stored, e)) {
+        if (!crud_entity_update(app, type, id, cur, next, doc.version + 1, &stored, e)) {
             retry = e->code == ERR_CONFLICT && if_match == 0 && attempt + 1 < CRUD_WRITE_ATTEMPTS;
             if (e->code == ERR_CONFLICT)
-                crud_entity_lost(e, type, id, st.version);
+                crud_entity_lost(e, type, id, doc.version);
             goto next;
         }
-        out->version = st.version + 1;
+        out->version = doc.version + 1;
         out->exists = true;
         out->text = jsonx_dump(stored);
         if (!out->text) {
@@ -261,13 +258,13 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
         goto done;
     }
     for (int attempt = 0; !ok; attempt++) {
-        crud_stream st;
         crud_doc doc = {0};
         json_t *cur = NULL;
-        if (!crud_entity_latest(app, type, id, &st, &doc, e))
+        if (!crud_entity_latest(app, type, id, false, &doc, e))
             goto done;
-        if (if_match > 0 && if_match != st.version) {
-            crud_entity_stale(e, type, id, st.version, if_match);
+        int64_t last = doc.version;
+        if (if_match > 0 && if_match != last) {
+            crud_entity_stale(e, type, id, last, if_match);
             crud_doc_free(&doc);
             goto done;
         }
@@ -275,9 +272,10 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
         crud_doc_free(&doc);
         if (!cur)
             goto done;
-        if (crud_es_append(app->es, id, et, st.version + 1, empty, e)) {
-            crud_replay_remember(app, id, st.version + 1, true, cur);
-            *new_version = st.version + 1;
+        crud_cache_mark m = crud_cache_mark_now(app->cache);
+        if (crud_es_append(app->es, id, et, last + 1, empty, e)) {
+            crud_replay_remember(app, id, type, last + 1, true, cur, &m);
+            *new_version = last + 1;
             ok = true;
         }
         json_decref(cur);
@@ -285,7 +283,7 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
             break;
         if (e->code != ERR_CONFLICT || if_match > 0 || attempt + 1 >= CRUD_WRITE_ATTEMPTS) {
             if (e->code == ERR_CONFLICT)
-                crud_entity_lost(e, type, id, st.version);
+                crud_entity_lost(e, type, id, last);
             goto done;
         }
         metrics_add(app->m_retries, NULL, 1);

@@ -263,6 +263,34 @@ done:
     return ok;
 }
 
+bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *page = NULL;
+    buf_init(&path, CRUD_ES_PATH_MAX);
+    if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%lld", (long long)from_id,
+                   (long long)size)) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    if (!crud_es_do(es, "GET", &path, NULL, 0, "a log read", false, &r, e))
+        goto done;
+    if (!json_is_array(json_object_get(r.json, "results")) ||
+        !json_is_integer(json_object_get(r.json, "next_from_id")) ||
+        !json_is_integer(json_object_get(r.json, "head_id"))) {
+        err_set(e, ERR_INTERNAL, "the event store answered a log read with an unexpected body");
+        goto done;
+    }
+    *page = json_incref(r.json);
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
 bool crud_es_ready(http_client *es, err *e)
 {
     buf path;

@@ -47,7 +47,8 @@ static bool crud_token_parse(const char *s, int64_t *after, err *e)
 
 /* Appends one listed stream when it is a live document. *added says so. */
 static bool crud_list_one(crud_app *app, const char *type, const char *id, int64_t version,
-                          bool skip_payload, bool first, buf *out, bool *added, err *e)
+                          const crud_cache_mark *latest, bool skip_payload, bool first,
+                          buf *out, bool *added, err *e)
 {
     crud_doc doc = {0};
     bool ok = false;
@@ -56,7 +57,7 @@ static bool crud_list_one(crud_app *app, const char *type, const char *id, int64
         doc.version = version;
         doc.exists = true;
     } else {
-        if (!crud_replay_at(app, id, type, version, &doc, e))
+        if (!crud_replay_at(app, id, type, version, latest, &doc, e))
             return false;
         if (!doc.exists || doc.deleted) {
             crud_doc_free(&doc);
@@ -94,6 +95,7 @@ bool crud_entity_list(crud_app *app, const char *type, int64_t limit, const char
         goto full;
     for (;;) {
         json_decref(page);
+        crud_cache_mark m = crud_cache_mark_now(app->cache);
         if (!crud_es_list_streams(app->es, type, after, want, true, &page, e))
             goto done;
         json_t *streams = json_object_get(page, "streams");
@@ -113,8 +115,8 @@ bool crud_entity_list(crud_app *app, const char *type, int64_t limit, const char
             }
             after = json_integer_value(c);
             if (strcmp(last, deleted) != 0 &&
-                !crud_list_one(app, type, id, json_integer_value(v), skip_payload, found == 0,
-                               out, &added, e))
+                !crud_list_one(app, type, id, json_integer_value(v), &m, skip_payload,
+                               found == 0, out, &added, e))
                 goto done;
             found += added;
             if (found < limit)

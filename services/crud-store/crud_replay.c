@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crud_es.h"
+#include "crud_sync.h"
 #include "jsonx.h"
 #include "log.h"
 #include "mpatch.h"
@@ -135,7 +136,7 @@ static unsigned crud_flags(bool exists, bool deleted)
 }
 
 bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t version,
-                    crud_doc *out, err *e)
+                    const crud_cache_mark *latest, crud_doc *out, err *e)
 {
     crud_cache_entry ce = {0};
     crud_state s = {0};
@@ -149,6 +150,8 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
     bool cached = crud_cache_get(app->cache, id, &ce);
     if (cached && ce.version == version) {
         metrics_add(app->m_cache_hits, NULL, 1);
+        if (latest)
+            crud_cache_confirm(app->cache, id, version, latest);
         crud_doc_from_entry(out, &ce);
         return true;
     }
@@ -224,8 +227,8 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
         goto done;
     }
     out->len = strlen(out->text);
-    crud_cache_put(app->cache, id, version, crud_flags(s.exists, s.deleted), out->text,
-                   out->len);
+    crud_cache_put(app->cache, id, type, version, crud_flags(s.exists, s.deleted), out->text,
+                   out->len, latest);
     if (applied > CRUD_SNAPSHOT_AFTER && s.exists)
         crud_snapshot_save(app, id, version, s.deleted, s.doc);
     ok = true;
@@ -239,13 +242,59 @@ done:
     return ok;
 }
 
-void crud_replay_remember(crud_app *app, const char *id, int64_t version, bool deleted,
-                          const json_t *doc)
+bool crud_replay_latest(crud_app *app, const char *id, const char *type, crud_doc *out,
+                        bool *found, err *e)
+{
+    crud_stream st;
+    bool exists = false;
+    *found = false;
+    memset(out, 0, sizeof *out);
+
+    /* 1. a cached state still known to be the last, once the cache has
+     * caught up with the log (one shared event-store call for many reads) */
+    if (crud_cache_covered(app->cache, id)) {
+        crud_cache_entry ce;
+        if (!crud_sync_wait(app->sync, e))
+            return false;
+        if (crud_cache_get(app->cache, id, &ce)) {
+            if (ce.fresh) {
+                metrics_add(app->m_cache_hits, NULL, 1);
+                *found = strcmp(ce.type, type) == 0;
+                if (*found)
+                    crud_doc_from_entry(out, &ce);
+                free(ce.text);
+                return true;
+            }
+            free(ce.text);
+        }
+    }
+
+    /* 2. the event store: the stream's last version, then a replay to it */
+    crud_cache_mark m = crud_cache_mark_now(app->cache);
+    if (!crud_es_stream(app->es, id, &st, &exists, e))
+        return false;
+    if (!exists) {
+        /* remembered as version 0, so that the next read of a missing id
+         * waits for the log instead of asking again */
+        crud_cache_put(app->cache, id, "", 0, 0, "null", 4, &m);
+        return true;
+    }
+    if (strcmp(st.entity_type, type) != 0)
+        return true;
+    if (!crud_replay_at(app, id, type, st.version, &m, out, e))
+        return false;
+    *found = true;
+    return true;
+}
+
+void crud_replay_remember(crud_app *app, const char *id, const char *type, int64_t version,
+                          bool deleted, const json_t *doc, const crud_cache_mark *latest)
 {
     char *text = jsonx_dump(doc);
     if (!text)
         return;
-    crud_cache_put(app->cache, id, version, crud_flags(true, deleted), text, strlen(text));
+    crud_cache_put(app->cache, id, type, version, crud_flags(true, deleted), text,
+                   strlen(text), latest);
     free(text);
     if (version % CRUD_SNAPSHOT_EVERY == 0)
         crud_snapshot_save(app, id, version, deleted, doc);

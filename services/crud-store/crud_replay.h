@@ -53,16 +53,26 @@ json_t *crud_doc_json(const crud_doc *d, err *e) WUR;
 bool crud_event_type(char out[CRUD_EVENT_TYPE_MAX], const char *type, const char *name) WUR;
 
 /* The state of stream `id` (of entity type `type`) at `version`, which the
- * caller knows is between 1 and the stream's last version. On success *out
- * is filled (free it with crud_doc_free). False with e set otherwise
- * (unavailable when the event store cannot be reached). */
+ * caller knows is between 1 and the stream's last version. `latest` is the
+ * cache mark taken before the event store said `version` is the last (NULL
+ * when it is not known to be). On success *out is filled (free it with
+ * crud_doc_free). False with e set otherwise (unavailable when the event
+ * store cannot be reached). */
 bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t version,
-                    crud_doc *out, err *e) WUR;
+                    const crud_cache_mark *latest, crud_doc *out, err *e) WUR;
+
+/* The state of stream `id` at its last version, as of a moment after the
+ * call began (crud_sync.h): from the cache when its entry is still the last,
+ * else from the event store. *found is false (and the call succeeds) when
+ * the stream does not exist or is of another entity type than `type`. */
+bool crud_replay_latest(crud_app *app, const char *id, const char *type, crud_doc *out,
+                        bool *found, err *e) WUR;
 
 /* After this process appended the event at `version`: remembers the state
  * it produced (`doc` is borrowed), and saves a snapshot every
- * CRUD_SNAPSHOT_EVERY versions. Best effort: failures are only logged. */
-void crud_replay_remember(crud_app *app, const char *id, int64_t version, bool deleted,
-                          const json_t *doc);
+ * CRUD_SNAPSHOT_EVERY versions. `latest` is the cache mark taken before the
+ * append. Best effort: failures are only logged. */
+void crud_replay_remember(crud_app *app, const char *id, const char *type, int64_t version,
+                          bool deleted, const json_t *doc, const crud_cache_mark *latest);
 
 #endif

@@ -140,25 +140,20 @@ static void crud_schema_release(crud_types *t, crud_schema *s)
 static bool crud_types_load(crud_app *app, const char *type, bool *found, json_t **spec,
                             int64_t *version, err *e)
 {
-    crud_stream st;
     crud_doc doc = {0};
     bool exists = false;
     *found = false;
     *spec = NULL;
     if (strlen(type) > VALIDATE_ID_MAX)
         return true; /* cannot be a stream id, so never registered */
-    if (!crud_es_stream(app->es, type, &st, &exists, e))
-        return false;
-    if (!exists || strcmp(st.entity_type, CRUD_TYPES_ENTITY) != 0)
-        return true;
-    if (!crud_replay_at(app, type, CRUD_TYPES_ENTITY, st.version, &doc, e))
+    if (!crud_replay_latest(app, type, CRUD_TYPES_ENTITY, &doc, &exists, e))
         return false;
     bool ok = true;
-    if (doc.exists && !doc.deleted) {
+    if (exists && doc.exists && !doc.deleted) {
         *spec = crud_doc_json(&doc, e);
         ok = *spec != NULL;
         *found = ok;
-        *version = st.version;
+        *version = doc.version;
     }
     crud_doc_free(&doc);
     return ok;
@@ -257,7 +252,7 @@ fail:
 
 bool crud_types_check(crud_app *app, const char *type, const json_t *doc, err *e)
 {
-    crud_stream st;
+    crud_doc sd = {0};
     bool exists = false;
     json_t *spec = NULL, *errors = NULL;
     crud_schema *s = NULL;
@@ -265,26 +260,26 @@ bool crud_types_check(crud_app *app, const char *type, const json_t *doc, err *e
 
     if (strlen(type) > VALIDATE_ID_MAX)
         return true;
-    if (!crud_es_stream(app->es, type, &st, &exists, e))
+    if (!crud_replay_latest(app, type, CRUD_TYPES_ENTITY, &sd, &exists, e))
         return false;
-    if (!exists || strcmp(st.entity_type, CRUD_TYPES_ENTITY) != 0)
+    if (!exists) {
+        crud_doc_free(&sd);
         return true;
-    s = crud_schema_find(app->types, type, st.version);
+    }
+    s = crud_schema_find(app->types, type, sd.version);
     if (!s) {
-        bool found = false;
-        int64_t version = 0;
         jschema *compiled = NULL;
-        if (!crud_types_load(app, type, &found, &spec, &version, e))
+        if (sd.exists && !sd.deleted && !(spec = crud_doc_json(&sd, e)))
             goto done;
         json_t *js = json_object_get(json_object_get(spec, "schema_spec"), "json_schema");
-        if (found && js) {
+        if (js) {
             compiled = jschema_compile(js, e);
             if (!compiled) {
                 err_set(e, ERR_INTERNAL, "the registered schema of %s does not compile", type);
                 goto done;
             }
         }
-        s = crud_schema_add(app->types, type, found ? version : st.version, compiled);
+        s = crud_schema_add(app->types, type, sd.version, compiled);
         if (!s) {
             err_set(e, ERR_INTERNAL, "out of memory");
             goto done;
@@ -308,6 +303,7 @@ bool crud_types_check(crud_app *app, const char *type, const json_t *doc, err *e
 done:
     if (s)
         crud_schema_release(app->types, s);
+    crud_doc_free(&sd);
     json_decref(spec);
     json_decref(errors);
     return ok;
@@ -336,8 +332,9 @@ json_t *crud_types_create(crud_app *app, const json_t *spec, bool skip_duplicate
         err_set(e, ERR_INTERNAL, "a spec without entity_type");
         return NULL;
     }
+    crud_cache_mark m = crud_cache_mark_now(app->cache);
     if (crud_es_append(app->es, type, et, 1, spec, &ae)) {
-        crud_replay_remember(app, type, 1, false, spec);
+        crud_replay_remember(app, type, CRUD_TYPES_ENTITY, 1, false, spec, &m);
         *created = true;
         return json_incref((json_t *)spec);
     }
@@ -366,7 +363,6 @@ json_t *crud_types_create(crud_app *app, const json_t *spec, bool skip_duplicate
 json_t *crud_types_replace(crud_app *app, const char *type, const json_t *spec,
                            int64_t schema_version, err *e)
 {
-    crud_stream st;
     crud_doc doc = {0};
     bool exists = false;
     json_t *old = NULL, *patch = NULL, *next = NULL, *out = NULL;
@@ -376,12 +372,9 @@ json_t *crud_types_replace(crud_app *app, const char *type, const json_t *spec,
         err_set(e, ERR_NOT_FOUND, "entity type %s is not registered", type);
         goto done;
     }
-    if (!crud_es_stream(app->es, type, &st, &exists, e))
+    if (!crud_replay_latest(app, type, CRUD_TYPES_ENTITY, &doc, &exists, e))
         goto done;
-    if (exists && strcmp(st.entity_type, CRUD_TYPES_ENTITY) == 0 &&
-        !crud_replay_at(app, type, CRUD_TYPES_ENTITY, st.version, &doc, e))
-        goto done;
-    if (!doc.exists || doc.deleted) {
+    if (!exists || !doc.exists || doc.deleted) {
         err_set(e, ERR_NOT_FOUND, "entity type %s is not registered", type);
         goto done;
     }
@@ -414,12 +407,13 @@ json_t *crud_types_replace(crud_app *app, const char *type, const json_t *spec,
             goto done;
         }
     }
-    if (!crud_es_append(app->es, type, et, st.version + 1, patch, e)) {
+    crud_cache_mark m = crud_cache_mark_now(app->cache);
+    if (!crud_es_append(app->es, type, et, doc.version + 1, patch, e)) {
         if (e->code == ERR_CONFLICT)
             err_set(e, ERR_CONFLICT, "entity type %s was changed concurrently; retry", type);
         goto done;
     }
-    crud_replay_remember(app, type, st.version + 1, false, next);
+    crud_replay_remember(app, type, CRUD_TYPES_ENTITY, doc.version + 1, false, next, &m);
     out = json_incref(next);
 done:
     crud_doc_free(&doc);
@@ -448,7 +442,7 @@ json_t *crud_types_list(crud_app *app, int64_t limit, err *e)
             err_set(e, ERR_INTERNAL, "the event store listed a stream without id or version");
             goto fail;
         }
-        if (!crud_replay_at(app, id, CRUD_TYPES_ENTITY, json_integer_value(v), &doc, e))
+        if (!crud_replay_at(app, id, CRUD_TYPES_ENTITY, json_integer_value(v), NULL, &doc, e))
             goto fail;
         json_t *spec = doc.exists && !doc.deleted ? crud_doc_json(&doc, e) : NULL;
         bool bad = doc.exists && !doc.deleted && !spec;

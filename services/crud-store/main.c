@@ -13,6 +13,7 @@
 
 #include "crud_app.h"
 #include "crud_es.h"
+#include "crud_sync.h"
 #include "crud_types.h"
 #include "log.h"
 #include "service.h"
@@ -98,8 +99,19 @@ int main(int argc, char **argv)
                                         "Documents in the cache.", NULL);
     app.m_cache_bytes = metrics_gauge(app.metrics, "eskit_crud_cache_bytes",
                                       "Bytes held by the cache.", NULL);
+    app.m_sync_rounds = metrics_counter(app.metrics, "eskit_crud_log_catchups_total",
+                                        "Log reads that caught the cache up before reads "
+                                        "(one serves every read waiting for it).", NULL);
+    app.m_sync_skips = metrics_counter(app.metrics, "eskit_crud_log_skips_total",
+                                       "Times the cache was too far behind the log and "
+                                       "stopped trusting every entry instead of reading it.",
+                                       NULL);
     if (!app.m_cache_hits || !app.m_cache_misses || !app.m_replayed || !app.m_snapshots ||
-        !app.m_retries || !app.m_cache_entries || !app.m_cache_bytes)
+        !app.m_retries || !app.m_cache_entries || !app.m_cache_bytes || !app.m_sync_rounds ||
+        !app.m_sync_skips)
+        goto out;
+    app.sync = crud_sync_new(app.es, app.cache, app.m_sync_rounds, app.m_sync_skips);
+    if (!app.sync)
         goto out;
     metrics_on_render(app.metrics, crud_collect, &app);
 
@@ -115,6 +127,7 @@ int main(int argc, char **argv)
 
 out:
     http_server_stop(server, 10000);
+    crud_sync_free(app.sync);
     metrics_free(app.metrics);
     crud_types_free(app.types);
     crud_cache_free(app.cache);
