@@ -270,7 +270,7 @@ bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, 
     bool ok = false;
     *page = NULL;
     buf_init(&path, CRUD_ES_PATH_MAX);
-    if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%lld", (long long)from_id,
+    if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%lld&skip_payload=true", (long long)from_id,
                    (long long)size)) {
         err_set(e, ERR_INTERNAL, "out of memory");
         goto done;

@@ -64,7 +64,8 @@ bool crud_es_snapshot_put(http_client *es, const char *id, int64_t version,
 bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t after,
                           int64_t limit, bool exclude_deleted, json_t **page, err *e) WUR;
 
-/* GET /v1/logs?from_id&size (no wait). *page receives a new reference to
+/* GET /v1/logs?from_id&size&skip_payload=true (no wait, no payloads: the
+ * event store's extension). *page receives a new reference to
  * {"results": [...], "next_from_id": N, "head_id": N}, checked to have that
  * shape (the caller decrefs). */
 bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, err *e) WUR;

@@ -182,8 +182,10 @@ static int es_event_render_any(buf *b, const char *originator_id, int64_t versio
     timefmt_format(occurred_on, ts);
     if (buf_puts(b, "{\"originator\":{\"id\":") || jsonw_string(b, originator_id) ||
         buf_printf(b, ",\"version\":%lld},\"event_type\":", (long long)version) ||
-        jsonw_string(b, event_type) || buf_puts(b, ",\"payload\":") ||
-        (payload_json ? buf_puts(b, payload_json) : jsonw_value(b, payload)) ||
+        jsonw_string(b, event_type) ||
+        ((payload_json || payload) &&
+         (buf_puts(b, ",\"payload\":") ||
+          (payload_json ? buf_puts(b, payload_json) : jsonw_value(b, payload)))) ||
         buf_printf(b, ",\"occurred_on\":\"%s\"}", ts))
         return -1;
     return 0;

@@ -37,7 +37,8 @@ typedef struct es_event {
 es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err *e) WUR;
 
 /* Renders one event as the JSON object of SPEC §3, with the payload given as
- * JSON text (spliced in as it is). 0, or -1 when the buffer is full. */
+ * JSON text (spliced in as it is; NULL leaves the payload member out: the
+ * log's skip_payload). 0, or -1 when the buffer is full. */
 int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
                     const char *payload_json, int64_t occurred_on) WUR;
 

@@ -65,6 +65,7 @@ void es_http_read_log(http_req *r)
     buf_init(&out, (size_t)1 << 30);
 
     if (!es_log_query_parse(r, &q, &e) ||
+        !http_req_query_bool(r, "skip_payload", false, &q.skip_payload, &e) ||
         !http_req_query_int(r, "size", 20, 1, 1000, &q.size, &e) ||
         !http_req_query_int(r, "wait", 0, 0, 60, &wait, &e))
         goto fail;

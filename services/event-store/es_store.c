@@ -17,7 +17,10 @@
 #include "log.h"
 
 #define ES_EVENT_COLS "log_id, originator_id, version, event_type, payload, occurred_on"
-#define ES_LOG_SELECT "SELECT " ES_EVENT_COLS " FROM es_events WHERE log_id >= $1 AND log_id <= $2"
+/* $1 = 1 selects the payloads; 0 leaves them NULL (skip_payload). */
+#define ES_LOG_SELECT                                                                      \
+    "SELECT log_id, originator_id, version, event_type, CASE WHEN $1 = 1 THEN payload END, " \
+    "occurred_on FROM es_events WHERE log_id >= $2 AND log_id <= $3"
 #define ES_STREAM_COLS "id, entity_type, version, last_event_type, created_log_id, updated_log_id"
 
 static const db_stmt es_stmts[ES_STMT_COUNT] = {
@@ -71,11 +74,11 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
                               "SELECT " ES_STREAM_COLS " FROM es_streams WHERE entity_type = $1 "
                               "AND created_log_id > $2 AND last_event_type NOT GLOB '*.Deleted' "
                               "ORDER BY created_log_id LIMIT $3"},
-    [ES_LOG_ALL] = {ES_LOG_SELECT " ORDER BY log_id LIMIT $3", NULL},
-    [ES_LOG_ENTITY] = {ES_LOG_SELECT " AND entity_type = $4 ORDER BY log_id LIMIT $3", NULL},
-    [ES_LOG_NAME] = {ES_LOG_SELECT " AND event_name = $4 ORDER BY log_id LIMIT $3", NULL},
+    [ES_LOG_ALL] = {ES_LOG_SELECT " ORDER BY log_id LIMIT $4", NULL},
+    [ES_LOG_ENTITY] = {ES_LOG_SELECT " AND entity_type = $5 ORDER BY log_id LIMIT $4", NULL},
+    [ES_LOG_NAME] = {ES_LOG_SELECT " AND event_name = $5 ORDER BY log_id LIMIT $4", NULL},
     [ES_LOG_ENTITY_NAME] = {ES_LOG_SELECT
-                            " AND entity_type = $4 AND event_name = $5 ORDER BY log_id LIMIT $3",
+                            " AND entity_type = $5 AND event_name = $6 ORDER BY log_id LIMIT $4",
                             NULL},
     [ES_SNAP_PUT] = {"INSERT INTO es_snapshots (originator_id, version, payload) VALUES "
                      "($1, $2, CAST($3 AS jsonb)) ON CONFLICT (originator_id, version) DO "
@@ -210,8 +213,9 @@ bool es_store_read_log(db *d, const es_log_query *q, es_log_page *page, err *e)
         }
         entity = q->pipeline;
     }
-    db_param p[5] = {DB_INT(q->from_id), DB_INT(bound), DB_INT(q->size)};
-    int np = 3;
+    db_param p[6] = {DB_INT(q->skip_payload ? 0 : 1), DB_INT(q->from_id), DB_INT(bound),
+                     DB_INT(q->size)};
+    int np = 4;
     es_stmt stmt = ES_LOG_ALL;
     if (entity && name) {
         stmt = ES_LOG_ENTITY_NAME;
@@ -247,6 +251,7 @@ void es_log_page_free(es_log_page *page)
 
 int es_log_render_entry(buf *b, const db_res *r, size_t i)
 {
+    /* a NULL payload column is a skipped payload (a stored one is never NULL) */
     if (buf_printf(b, "{\"id\":%lld,\"event\":", (long long)db_res_int(r, i, 0)) ||
         es_event_render(b, db_res_text(r, i, 1), db_res_int(r, i, 2), db_res_text(r, i, 3),
                         db_res_text(r, i, 4), db_res_int(r, i, 5)) ||

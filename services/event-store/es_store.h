@@ -65,6 +65,7 @@ typedef struct es_log_query {
     int64_t size;        /* 1..1000 */
     log_selector sel;
     const char *pipeline; /* NULL or an entity type */
+    bool skip_payload;    /* entries without their payload (an extension) */
 } es_log_query;
 
 typedef struct es_log_page {
