@@ -202,6 +202,12 @@ bool es_store_read_log(db *d, const es_log_query *q, es_log_page *page, err *e)
         bound = q->from_id + ES_LOG_SCAN_BUDGET - 1;
     page->at_head = bound == head;
 
+    if (q->from_id > head) {
+        /* nothing written there yet (a caught-up reader): no second query */
+        page->next_from_id = q->from_id;
+        page->rows = NULL;
+        return true;
+    }
     const char *entity = q->sel.entity[0] ? q->sel.entity : NULL;
     const char *name = q->sel.event[0] ? q->sel.event : NULL;
     if (q->pipeline) {
