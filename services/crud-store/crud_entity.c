@@ -35,16 +35,15 @@ int crud_entity_render(buf *b, const char *type, const char *id, const crud_doc 
     return buf_printf(b, ",\"deleted\":%s}", d->deleted ? "true" : "false");
 }
 
-/* The document at its last version (*doc filled): not_found when the
- * stream does not exist, belongs to another entity type or, unless
- * with_deleted, is deleted. */
-static bool crud_entity_latest(crud_app *app, const char *type, const char *id,
-                               bool with_deleted, crud_doc *doc, err *e)
+/* The live document at its last version (*doc filled): not_found when the
+ * stream does not exist, belongs to another entity type or is deleted. */
+static bool crud_entity_latest(crud_app *app, const char *type, const char *id, crud_doc *doc,
+                               err *e)
 {
     bool found = false;
     if (!crud_replay_latest(app, id, type, doc, &found, e))
         return false;
-    if (!found || !doc->exists || (doc->deleted && !with_deleted)) {
+    if (!found || !doc->exists || doc->deleted) {
         err_set(e, ERR_NOT_FOUND, "%s %s %s", type, id,
                 found && doc->exists ? "is deleted" : "does not exist");
         crud_doc_free(doc);
@@ -167,7 +166,7 @@ bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t ve
     crud_doc doc = {0};
     json_t *cur = NULL, *stored = NULL;
     bool ok = false;
-    if (!crud_entity_latest(app, type, id, false, &doc, e))
+    if (!crud_entity_latest(app, type, id, &doc, e))
         return false;
     if (version != doc.version) {
         crud_entity_stale(e, type, id, doc.version, version);
@@ -197,7 +196,7 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
         crud_doc doc = {0};
         json_t *cur = NULL, *next = NULL, *stored = NULL;
         bool ok = false, retry = false;
-        if (!crud_entity_latest(app, type, id, false, &doc, e))
+        if (!crud_entity_latest(app, type, id, &doc, e))
             return false;
         if (if_match > 0 && if_match != doc.version) {
             crud_entity_stale(e, type, id, doc.version, if_match);
@@ -260,7 +259,7 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
     for (int attempt = 0; !ok; attempt++) {
         crud_doc doc = {0};
         json_t *cur = NULL;
-        if (!crud_entity_latest(app, type, id, false, &doc, e))
+        if (!crud_entity_latest(app, type, id, &doc, e))
             goto done;
         int64_t last = doc.version;
         if (if_match > 0 && if_match != last) {

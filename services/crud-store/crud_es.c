@@ -77,15 +77,58 @@ static bool crud_es_do(http_client *es, const char *method, const buf *path, con
     return false;
 }
 
-/* Appends "/v1/<what>/<escaped id>" to a fresh path buffer. */
+/* Appends "/v1/<what>/<escaped id>" to a fresh path buffer (freed again
+ * when that fails). */
 static bool crud_es_path(buf *b, const char *prefix, const char *id, err *e)
 {
     buf_init(b, CRUD_ES_PATH_MAX);
     if (buf_puts(b, prefix) || http_client_escape(b, id)) {
+        buf_free(b);
         err_set(e, ERR_INTERNAL, "event store path too long");
         return false;
     }
     return true;
+}
+
+/* GETs `path` (freed here). On a 2xx answer that `shape_ok` accepts, *body
+ * receives a new reference to its JSON (the caller decrefs); else e is set. */
+static bool crud_es_get_json(http_client *es, buf *path, const char *what,
+                             bool (*shape_ok)(const json_t *), json_t **body, err *e)
+{
+    http_resp r = {0};
+    bool ok = false;
+    *body = NULL;
+    if (!crud_es_do(es, "GET", path, NULL, 0, what, false, &r, e))
+        goto done;
+    if (!shape_ok(r.json)) {
+        err_set(e, ERR_INTERNAL, "the event store answered %s with an unexpected body", what);
+        goto done;
+    }
+    *body = json_incref(r.json);
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(path);
+    return ok;
+}
+
+static bool crud_es_events_shape(const json_t *j)
+{
+    return json_is_array(json_object_get(j, "events"));
+}
+
+static bool crud_es_streams_shape(const json_t *j)
+{
+    json_t *next = json_object_get(j, "next_after");
+    return json_is_array(json_object_get(j, "streams")) &&
+           (json_is_null(next) || json_is_string(next));
+}
+
+static bool crud_es_log_shape(const json_t *j)
+{
+    return json_is_array(json_object_get(j, "results")) &&
+           json_is_integer(json_object_get(j, "next_from_id")) &&
+           json_is_integer(json_object_get(j, "head_id"));
 }
 
 bool crud_es_stream(http_client *es, const char *id, crud_stream *out, bool *found, err *e)
@@ -124,29 +167,21 @@ bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, i
                     json_t **events, err *e)
 {
     buf path;
-    http_resp r = {0};
-    bool ok = false;
+    json_t *body = NULL;
     *events = NULL;
     if (!crud_es_path(&path, "/v1/events/", id, e))
-        goto done;
+        return false;
     if (buf_printf(&path, "?from_version=%lld&to_version=%lld&limit=%lld", (long long)from,
                    (long long)to, (long long)limit)) {
+        buf_free(&path);
         err_set(e, ERR_INTERNAL, "event store path too long");
-        goto done;
+        return false;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, "a stream read", false, &r, e))
-        goto done;
-    json_t *list = json_object_get(r.json, "events");
-    if (!json_is_array(list)) {
-        err_set(e, ERR_INTERNAL, "the event store answered a stream read with an unexpected body");
-        goto done;
-    }
-    *events = json_incref(list);
-    ok = true;
-done:
-    http_resp_free(&r);
-    buf_free(&path);
-    return ok;
+    if (!crud_es_get_json(es, &path, "a stream read", crud_es_events_shape, &body, e))
+        return false;
+    *events = json_incref(json_object_get(body, "events"));
+    json_decref(body);
+    return true;
 }
 
 bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
@@ -235,60 +270,31 @@ bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t afte
                           int64_t limit, bool exclude_deleted, json_t **page, err *e)
 {
     buf path;
-    http_resp r = {0};
-    bool ok = false;
     *page = NULL;
     if (!crud_es_path(&path, "/v1/streams?entity_type=", entity_type, e))
-        goto done;
+        return false;
     if ((after > 0 && buf_printf(&path, "&after=%lld", (long long)after)) ||
         buf_printf(&path, "&limit=%lld", (long long)limit) ||
         (exclude_deleted && buf_puts(&path, "&exclude_deleted=true"))) {
+        buf_free(&path);
         err_set(e, ERR_INTERNAL, "event store path too long");
-        goto done;
+        return false;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, "a stream listing", false, &r, e))
-        goto done;
-    json_t *streams = json_object_get(r.json, "streams");
-    json_t *next = json_object_get(r.json, "next_after");
-    if (!json_is_array(streams) || !(json_is_null(next) || json_is_string(next))) {
-        err_set(e, ERR_INTERNAL, "the event store answered a stream listing with an unexpected "
-                                 "body");
-        goto done;
-    }
-    *page = json_incref(r.json);
-    ok = true;
-done:
-    http_resp_free(&r);
-    buf_free(&path);
-    return ok;
+    return crud_es_get_json(es, &path, "a stream listing", crud_es_streams_shape, page, e);
 }
 
 bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, err *e)
 {
     buf path;
-    http_resp r = {0};
-    bool ok = false;
     *page = NULL;
     buf_init(&path, CRUD_ES_PATH_MAX);
     if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%lld&skip_payload=true", (long long)from_id,
                    (long long)size)) {
+        buf_free(&path);
         err_set(e, ERR_INTERNAL, "out of memory");
-        goto done;
+        return false;
     }
-    if (!crud_es_do(es, "GET", &path, NULL, 0, "a log read", false, &r, e))
-        goto done;
-    if (!json_is_array(json_object_get(r.json, "results")) ||
-        !json_is_integer(json_object_get(r.json, "next_from_id")) ||
-        !json_is_integer(json_object_get(r.json, "head_id"))) {
-        err_set(e, ERR_INTERNAL, "the event store answered a log read with an unexpected body");
-        goto done;
-    }
-    *page = json_incref(r.json);
-    ok = true;
-done:
-    http_resp_free(&r);
-    buf_free(&path);
-    return ok;
+    return crud_es_get_json(es, &path, "a log read", crud_es_log_shape, page, e);
 }
 
 bool crud_es_ready(http_client *es, err *e)
