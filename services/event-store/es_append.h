@@ -4,10 +4,10 @@
  *
  * A request thread hands its validated events to es_append() and sleeps
  * until their transaction committed (or failed). The committer takes every
- * waiting append, opens one transaction, takes the log lock, checks each
- * append's expected versions, assigns versions and log ids, writes all events
- * and streams with two statements, and commits once: the lock and the fsync
- * are paid once per group, not once per request.
+ * waiting append and runs them as one transaction (es_group.h): it takes the
+ * log lock, checks each append's expected versions, assigns versions and log
+ * ids, writes all events and streams, and commits once: the lock and the
+ * fsync are paid once per group, not once per request.
  */
 #ifndef ES_APPEND_H
 #define ES_APPEND_H
@@ -15,13 +15,15 @@
 #include "db.h"
 #include "err.h"
 #include "es_event.h"
+#include "metrics.h"
 #include "watch.h"
 
 typedef struct es_committer es_committer;
 
 /* Starts the thread. The connection opens lazily (and reopens after a
- * failure). `w` is bumped after every commit. NULL on OOM. */
-es_committer *es_committer_start(const char *url, watch *w) WUR;
+ * failure). `w` is bumped after every commit; `groups` (a counter labelled
+ * "path", or NULL) counts the committed groups. NULL on OOM. */
+es_committer *es_committer_start(const char *url, watch *w, metrics_family *groups) WUR;
 /* Finishes the appends already queued, then stops the thread and frees. */
 void es_committer_stop(es_committer *c);
 

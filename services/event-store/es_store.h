@@ -22,6 +22,7 @@ typedef enum es_stmt {
     ES_INSERT_EVENTS,
     ES_UPSERT_STREAMS,
     ES_NOTIFY,
+    ES_APPEND_GROUP,
     ES_READ_STREAM,
     ES_GET_STREAM,
     ES_LIST_STREAMS,

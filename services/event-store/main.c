@@ -70,18 +70,7 @@ int main(int argc, char **argv)
     if (!service_db_url_check(es_db_url))
         return 2;
 
-    /* 1. storage: readers' pool, the committer, the listener */
-    app.db_url = es_db_url;
-    app.log_watch = watch_new();
-    app.pool = db_pool_new(es_db_url, &es_db_spec, (int)es_pool_size);
-    if (!app.log_watch || !app.pool)
-        goto out;
-    app.committer = es_committer_start(es_db_url, app.log_watch);
-    listener = es_listener_start(es_db_url, app.log_watch);
-    if (!app.committer || !listener)
-        goto out;
-
-    /* 2. metrics */
+    /* 1. metrics */
     app.metrics = metrics_new();
     if (!app.metrics)
         goto out;
@@ -89,7 +78,23 @@ int main(int argc, char **argv)
                                      "Events appended through this process.", NULL);
     app.m_head = metrics_gauge(app.metrics, "eskit_log_head_id",
                                "The highest application log id visible.", NULL);
+    metrics_family *m_groups = metrics_counter(
+        app.metrics, "eskit_append_groups_total",
+        "Group transactions committed, by path: one_statement (versions known "
+        "beforehand) or general (read, then write).",
+        "path");
     metrics_on_render(app.metrics, es_collect, &app);
+
+    /* 2. storage: readers' pool, the committer, the listener */
+    app.db_url = es_db_url;
+    app.log_watch = watch_new();
+    app.pool = db_pool_new(es_db_url, &es_db_spec, (int)es_pool_size);
+    if (!app.log_watch || !app.pool)
+        goto out;
+    app.committer = es_committer_start(es_db_url, app.log_watch, m_groups);
+    listener = es_listener_start(es_db_url, app.log_watch);
+    if (!app.committer || !listener)
+        goto out;
 
     /* 3. HTTP */
     server = service_http_start("event-store", &es_common, es_routes, es_nroutes, &app, es_ready,

@@ -1,0 +1,366 @@
+/*
+ * es_group.c - one group transaction (es_group.h).
+ *
+ * Correctness of the log rests on two facts. (1) Every writing transaction,
+ * of every process, takes the same lock before it reads the head and assigns
+ * log ids, and keeps it until commit; PostgreSQL makes a transaction visible
+ * before it releases its locks, so ids become visible in increasing order.
+ * (2) Version checks happen under the same lock, so two appends of the same
+ * version cannot both pass; the UNIQUE (originator_id, version) constraint is
+ * the safety net behind it.
+ *
+ * The one-statement path keeps both facts: es_append_group (schema pg/0003)
+ * takes the lock, checks every version the group's decisions rest on (those
+ * of rejected appends too), numbers from the head it reads, and writes, all
+ * in one transaction. A decision made from a remembered version is final only
+ * if that check passes; otherwise nothing is written and the general path
+ * decides again from what it reads.
+ */
+#include "es_group.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "es_store.h"
+#include "jsonw.h"
+#include "log.h"
+
+#define ES_GROUP_JSON_MAX ((size_t)1 << 31) /* bytes of one statement parameter */
+
+/* ------------------------------------------------------------------------ */
+/* the streams touched by one group                                        */
+
+typedef struct es_sstate {
+    const char *id;
+    int64_t base;      /* the version before the group (0: no such stream) */
+    int64_t version;   /* as of this group so far */
+    int64_t pending;   /* events of the job being checked */
+    bool touched;
+    const char *entity_type; /* NULL: a new stream; "": an existing one */
+    size_t entity_len;
+    const char *last_event_type;
+    int64_t created_log_id;
+    int64_t updated_log_id;
+} es_sstate;
+
+typedef struct es_smap {
+    es_sstate *slots;
+    size_t cap; /* a power of two */
+} es_smap;
+
+static size_t es_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static es_sstate *es_smap_get(es_smap *m, const char *id, bool add)
+{
+    size_t i = es_hash(id) & (m->cap - 1);
+    while (m->slots[i].id) {
+        if (strcmp(m->slots[i].id, id) == 0)
+            return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (!add)
+        return NULL;
+    m->slots[i].id = id;
+    return &m->slots[i];
+}
+
+/* A map holding every stream the jobs touch, all new and at version 0.
+ * false on OOM. */
+static bool es_smap_fill(es_smap *m, es_gjob **jobs, size_t n)
+{
+    size_t nevents = 0;
+    for (size_t i = 0; i < n; i++)
+        nevents += jobs[i]->n;
+    for (m->cap = 16; m->cap < nevents * 2; m->cap *= 2)
+        ;
+    if (!(m->slots = calloc(m->cap, sizeof *m->slots)))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < jobs[i]->n; k++)
+            (void)es_smap_get(m, jobs[i]->events[k].originator_id, true);
+    return true;
+}
+
+/* Sets a stream's version before the group (> 0: it exists). */
+static void es_sstate_base(es_sstate *s, int64_t version)
+{
+    s->base = s->version = version;
+    s->entity_type = version > 0 ? "" : NULL; /* existing: the upsert keeps its type */
+}
+
+/* ------------------------------------------------------------------------ */
+/* deciding the jobs                                                       */
+
+static void es_job_conflict(es_gjob *j, const es_sstate *s, int64_t wanted)
+{
+    err_set_details(&j->e, ERR_CONFLICT,
+                    json_pack("{s:I}", "current_version", (json_int_t)s->version),
+                    "stream %s is at version %lld; version %lld cannot follow it", s->id,
+                    (long long)s->version, (long long)wanted);
+}
+
+/* Checks one job against the group's stream states; on success applies it
+ * (versions, log ids). Returns true when the job is accepted. */
+static bool es_job_apply(es_gjob *j, es_smap *m, int64_t *head)
+{
+    bool ok = true;
+    for (size_t i = 0; i < j->n && ok; i++) {
+        es_event *ev = &j->events[i];
+        es_sstate *s = es_smap_get(m, ev->originator_id, false);
+        int64_t k = s->pending++;
+        if (ev->want_version && s->version != ev->want_version - k - 1) {
+            es_job_conflict(j, s, ev->want_version - k);
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < j->n; i++)
+        es_smap_get(m, j->events[i].originator_id, false)->pending = 0;
+    if (!ok)
+        return false;
+    for (size_t i = 0; i < j->n; i++) {
+        es_event *ev = &j->events[i];
+        es_sstate *s = es_smap_get(m, ev->originator_id, false);
+        ev->version = ++s->version;
+        ev->log_id = ++*head;
+        if (!s->entity_type) { /* a new stream: its first event names its type */
+            s->entity_type = ev->event_type;
+            s->entity_len = ev->entity_len;
+            s->created_log_id = ev->log_id;
+        }
+        s->last_event_type = ev->event_type;
+        s->updated_log_id = ev->log_id;
+        s->touched = true;
+    }
+    return true;
+}
+
+/* Appends one element of the events' JSON array. 0, or -1 when full. */
+static int es_event_row(buf *b, const es_event *ev)
+{
+    return buf_printf(b, "%s{\"log_id\":%lld,\"originator_id\":", b->len > 1 ? "," : "",
+                      (long long)ev->log_id) ||
+           jsonw_string(b, ev->originator_id) ||
+           buf_printf(b, ",\"version\":%lld,\"event_type\":", (long long)ev->version) ||
+           jsonw_string(b, ev->event_type) || buf_puts(b, ",\"entity_type\":") ||
+           jsonw_stringn(b, ev->event_type, ev->entity_len) ||
+           buf_puts(b, ",\"event_name\":") ||
+           jsonw_string(b, ev->event_type + ev->entity_len + 1) ||
+           buf_puts(b, ",\"payload\":") || jsonw_value(b, ev->payload) ||
+           buf_printf(b, ",\"occurred_on\":%lld}", (long long)ev->occurred_on);
+}
+
+/* Appends one element of the streams' JSON array. */
+static int es_stream_row(buf *b, const es_sstate *s)
+{
+    return buf_puts(b, b->len > 1 ? ",{\"id\":" : "{\"id\":") || jsonw_string(b, s->id) ||
+           buf_puts(b, ",\"entity_type\":") || jsonw_stringn(b, s->entity_type, s->entity_len) ||
+           buf_printf(b, ",\"version\":%lld,\"last_event_type\":", (long long)s->version) ||
+           jsonw_string(b, s->last_event_type) ||
+           buf_printf(b, ",\"created_log_id\":%lld,\"updated_log_id\":%lld}",
+                      (long long)s->created_log_id, (long long)s->updated_log_id);
+}
+
+/* The jobs decided against the map's versions, numbered from head: the
+ * accepted events go to `events` and the touched streams to `streams` (JSON
+ * arrays, closed). Returns the number of accepted jobs, or -1 when a buffer
+ * is full. */
+static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t head, buf *events,
+                            buf *streams)
+{
+    long accepted = 0;
+    bool full = buf_puts(events, "[") || buf_puts(streams, "[");
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&jobs[i]->e);
+        jobs[i]->ok = false;
+        if (!es_job_apply(jobs[i], m, &head))
+            continue;
+        accepted++;
+        for (size_t k = 0; k < jobs[i]->n; k++)
+            full |= es_event_row(events, &jobs[i]->events[k]) != 0;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        es_sstate *s = &m->slots[i];
+        if (!s->id || !s->touched)
+            continue;
+        if (!s->entity_type[0]) { /* existing stream: type and creation are kept */
+            s->entity_type = s->last_event_type;
+            s->entity_len = strlen(s->last_event_type);
+        }
+        full |= es_stream_row(streams, s) != 0;
+    }
+    full |= buf_puts(events, "]") || buf_puts(streams, "]");
+    return full ? -1 : accepted;
+}
+
+/* After a commit by `path`: the jobs that were not refused are ok, and the
+ * map's versions are remembered. */
+static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, size_t n,
+                          const es_smap *m)
+{
+    const char *labels[] = {path};
+    metrics_add(g->m_groups, labels, 1);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->e.code == ERR_NONE)
+            jobs[i]->ok = true;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].id && m->slots[i].version > 0)
+            es_vcache_put(g->vc, m->slots[i].id, m->slots[i].version);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the one-statement path                                                  */
+
+/* DB_OK with *moved false: committed (or nothing to write), jobs marked.
+ * DB_OK with *moved true: nothing written, the general path must decide.
+ * Anything else: failed, nothing written. */
+static db_status es_group_one_stmt(es_group_ctx *g, es_gjob **jobs, size_t n, bool *moved)
+{
+    db_status st = DB_ERR_OTHER;
+    es_smap m = {NULL, 0};
+    buf expect, events, streams;
+    db_res *r = NULL;
+    err e = ERR_INIT;
+    *moved = false;
+
+    buf_init(&expect, ES_GROUP_JSON_MAX);
+    buf_init(&events, ES_GROUP_JSON_MAX);
+    buf_init(&streams, ES_GROUP_JSON_MAX);
+    if (!es_smap_fill(&m, jobs, n))
+        goto done;
+    bool full = buf_puts(&expect, "[") != 0;
+    for (size_t i = 0; i < m.cap; i++) {
+        es_sstate *s = &m.slots[i];
+        if (!s->id)
+            continue;
+        es_sstate_base(s, es_vcache_get(g->vc, s->id));
+        full |= buf_puts(&expect, expect.len > 1 ? ",{\"id\":" : "{\"id\":") ||
+                jsonw_string(&expect, s->id) ||
+                buf_printf(&expect, ",\"version\":%lld}", (long long)s->base);
+    }
+    /* Log ids count from 0 here; the statement adds the head. */
+    if (full || buf_puts(&expect, "]") || es_group_decide(jobs, n, &m, 0, &events, &streams) < 0)
+        goto done;
+    db_param p[] = {DB_TEXT(expect.data), DB_TEXT(events.data), DB_TEXT(streams.data)};
+    if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 3, &r, &e)) != DB_OK) {
+        log_warn("append: group of %zu failed: %s", n, e.message);
+        goto done;
+    }
+    int64_t head = db_res_rows(r) ? db_res_int(r, 0, 0) : -1;
+    if (head < 0) {
+        *moved = true;
+        g->one_stmt = head == -1; /* -2: this back end has no such statement */
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->e.code == ERR_NONE)
+            for (size_t k = 0; k < jobs[i]->n; k++)
+                jobs[i]->events[k].log_id += head;
+    es_group_done(g, "one_statement", jobs, n, &m);
+done:
+    if (st != DB_OK || *moved)
+        for (size_t i = 0; i < n; i++)
+            err_clear(&jobs[i]->e);
+    err_clear(&e);
+    db_res_free(r);
+    buf_free(&expect);
+    buf_free(&events);
+    buf_free(&streams);
+    free(m.slots);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the general path                                                        */
+
+static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
+{
+    db_status st = DB_ERR_OTHER;
+    db_res *r = NULL, *rhead = NULL;
+    buf ids, events, streams; /* the JSON arrays the statements take */
+    es_smap m = {NULL, 0};
+    err e = ERR_INIT;
+
+    buf_init(&ids, ES_GROUP_JSON_MAX);
+    buf_init(&events, ES_GROUP_JSON_MAX);
+    buf_init(&streams, ES_GROUP_JSON_MAX);
+    if (!es_smap_fill(&m, jobs, n))
+        goto done;
+    bool full = buf_puts(&ids, "[") != 0;
+    for (size_t i = 0; i < m.cap; i++)
+        if (m.slots[i].id)
+            full |= (ids.len > 1 && buf_puts(&ids, ",")) || jsonw_string(&ids, m.slots[i].id);
+    if (full || buf_puts(&ids, "]"))
+        goto done;
+
+    /* Round trip 1: begin, take the log lock, read the head and the
+     * versions of every stream the group touches (one pipeline). */
+    db_param ip[] = {DB_TEXT(ids.data)};
+    db_step read_steps[] = {
+        {DB_STEP_BEGIN, NULL, 0, NULL},
+        {ES_LOCK, NULL, 0, NULL},
+        {ES_HEAD, NULL, 0, &rhead},
+        {ES_VERSIONS, ip, 1, &r},
+    };
+    if ((st = db_pipeline(g->conn, read_steps, 4, &e)) != DB_OK)
+        goto done; /* db_pipeline rolled back */
+    int64_t head = db_res_rows(rhead) ? db_res_int(rhead, 0, 0) : 0;
+    for (size_t i = 0; i < db_res_rows(r); i++) {
+        es_sstate *s = es_smap_get(&m, db_res_text(r, i, 0), false);
+        if (s)
+            es_sstate_base(s, db_res_int(r, i, 1));
+    }
+    long accepted = es_group_decide(jobs, n, &m, head, &events, &streams);
+    if (accepted <= 0) {
+        db_rollback(g->conn);
+        st = accepted == 0 ? DB_OK : DB_ERR_OTHER;
+        goto done;
+    }
+
+    /* Round trip 2: write the events and the streams, notify other
+     * replicas' readers, commit (one pipeline). */
+    char headtxt[24];
+    snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
+    db_param ep[] = {DB_TEXT(events.data)}, sp[] = {DB_TEXT(streams.data)},
+             np[] = {DB_TEXT(headtxt)};
+    db_step write_steps[] = {
+        {ES_INSERT_EVENTS, ep, 1, NULL},
+        {ES_UPSERT_STREAMS, sp, 1, NULL},
+        {ES_NOTIFY, np, 1, NULL},
+        {DB_STEP_COMMIT, NULL, 0, NULL},
+    };
+    if ((st = db_pipeline(g->conn, write_steps, 4, &e)) != DB_OK)
+        goto done;
+    es_group_done(g, "general", jobs, n, &m);
+done:
+    if (st != DB_OK) {
+        if (e.message[0])
+            log_warn("append: group of %zu failed: %s", n, e.message);
+        for (size_t i = 0; i < n; i++)
+            err_clear(&jobs[i]->e);
+    }
+    err_clear(&e);
+    db_res_free(r);
+    db_res_free(rhead);
+    buf_free(&ids);
+    buf_free(&events);
+    buf_free(&streams);
+    free(m.slots);
+    return st;
+}
+
+db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n)
+{
+    if (g->one_stmt) {
+        bool moved = false;
+        db_status st = es_group_one_stmt(g, jobs, n, &moved);
+        if (st != DB_OK || !moved)
+            return st;
+    }
+    return es_group_general(g, jobs, n);
+}

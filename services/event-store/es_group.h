@@ -1,0 +1,45 @@
+/*
+ * es_group.h - one group transaction of the committer (es_append.c): the
+ * appends of many requests checked, numbered and written together.
+ *
+ * Two paths write a group. The one-statement path decides versions from the
+ * committer's memory (es_vcache.h) and sends everything at once; the
+ * statement checks that memory under the log lock and writes only when it
+ * holds. The general path (two round trips) reads the head and the versions
+ * under the lock, then writes. The second serves when the first cannot: a
+ * forgotten or stale version, or a back end without it (SQLite).
+ */
+#ifndef ES_GROUP_H
+#define ES_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db.h"
+#include "err.h"
+#include "es_event.h"
+#include "es_vcache.h"
+#include "metrics.h"
+
+typedef struct es_gjob {
+    es_event *events; /* versions and log ids filled when ok */
+    size_t n;
+    err e;            /* why the job failed, when it failed alone (a conflict) */
+    bool ok;
+} es_gjob;
+
+typedef struct es_group_ctx {
+    db *conn;
+    es_vcache *vc;  /* remembered versions; updated after each commit */
+    bool one_stmt;  /* try the one-statement path; cleared when the back end lacks it */
+    metrics_family *m_groups; /* committed groups by path, or NULL */
+} es_group_ctx;
+
+/*
+ * Runs jobs[0..n) as one transaction. Returns DB_OK when the transaction
+ * committed (or had nothing to write); jobs are then marked ok or failed
+ * individually. Any other status: nothing was written, no job is marked ok.
+ */
+db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n);
+
+#endif

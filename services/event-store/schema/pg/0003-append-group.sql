@@ -1,0 +1,54 @@
+-- One group of appends in one statement (one round trip). The committer
+-- (es_append.c) sends it when it believes it knows the version of every
+-- stream the group touches; p_expect lists those versions (0: no such
+-- stream). Under the log lock the function checks them: when one is wrong it
+-- writes nothing and returns -1, and the committer takes the general path
+-- (read the versions, then write). Otherwise it writes the events with log
+-- ids head + the "log_id" each carries (1, 2, ...), upserts the streams (their
+-- log ids are offsets from the head too), wakes the log's listeners and
+-- returns the head it numbered from. 4242001 is the key of ES_LOCK
+-- (es_store.c).
+CREATE FUNCTION es_append_group(p_expect json, p_events json, p_streams json)
+RETURNS bigint LANGUAGE plpgsql
+-- Plans are made once per connection, not once per call (the sessions of the
+-- event store plan every statement afresh). Each query below has one plan
+-- whatever the tables' sizes: an index probe per stream (the check is a
+-- subquery, not a join, for that reason), the index's end for the head, and
+-- inserts that scan nothing.
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    h bigint;
+    n bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242001);
+    IF EXISTS (SELECT 1 FROM json_to_recordset(p_expect) AS x(id text, version bigint)
+               WHERE COALESCE((SELECT s.version FROM es_streams AS s WHERE s.id = x.id), 0)
+                     <> x.version) THEN
+        RETURN -1;
+    END IF;
+    SELECT COALESCE(MAX(log_id), 0) INTO h FROM es_events;
+    INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type,
+                           event_name, payload, occurred_on)
+        SELECT h + x.log_id, x.originator_id, x.version, x.event_type, x.entity_type,
+               x.event_name, COALESCE(x.payload, 'null'::jsonb), x.occurred_on
+        FROM json_to_recordset(p_events) AS x(log_id bigint, originator_id text,
+             version bigint, event_type text, entity_type text, event_name text,
+             payload jsonb, occurred_on bigint);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        INSERT INTO es_streams AS s (id, entity_type, version, last_event_type,
+                                     created_log_id, updated_log_id)
+            SELECT x.id, x.entity_type, x.version, x.last_event_type,
+                   h + x.created_log_id, h + x.updated_log_id
+            FROM json_to_recordset(p_streams) AS x(id text, entity_type text,
+                 version bigint, last_event_type text, created_log_id bigint,
+                 updated_log_id bigint)
+        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,
+            last_event_type = EXCLUDED.last_event_type,
+            updated_log_id = EXCLUDED.updated_log_id;
+        PERFORM pg_notify('eskit_log', (h + n)::text);
+    END IF;
+    RETURN h;
+END
+$$;
