@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "strhash.h"
 
 #define METRICS_MAX_COLLECTORS 8
 #define METRICS_MAX_LABELS 16
@@ -273,11 +274,10 @@ static const char *metrics_value_at(const char *const *values, size_t i)
 
 static uint64_t metrics_hash(const metrics_family *f, const char *const *values)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = STRHASH_INIT;
     for (size_t i = 0; i < f->nlabels; i++) {
-        for (const unsigned char *p = (const unsigned char *)metrics_value_at(values, i); *p; p++)
-            h = (h ^ *p) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL; /* separator: ("ab","") != ("a","b") */
+        h = strhash_more(h, metrics_value_at(values, i));
+        h = strhash_byte(h, 0xff); /* separator: ("ab","") != ("a","b") */
     }
     return h;
 }

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strhash.h"
+
 typedef struct crud_cache_node {
     struct crud_cache_node *chain;      /* next in the bucket */
     struct crud_cache_node *prev, *next; /* recency list: head = most recent */
@@ -78,12 +80,7 @@ void crud_cache_free(crud_cache *c)
 
 static size_t crud_cache_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return (size_t)h;
+    return (size_t)strhash(s);
 }
 
 /* The bucket slot that holds (or would hold) id. Under the lock. */

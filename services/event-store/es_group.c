@@ -24,6 +24,7 @@
 #include "es_store.h"
 #include "jsonw.h"
 #include "log.h"
+#include "strhash.h"
 
 #define ES_GROUP_JSON_MAX ((size_t)1 << 31) /* bytes of one statement parameter */
 
@@ -48,17 +49,9 @@ typedef struct es_smap {
     size_t cap; /* a power of two */
 } es_smap;
 
-static size_t es_hash(const char *s)
-{
-    size_t h = 1469598103934665603u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 static es_sstate *es_smap_get(es_smap *m, const char *id, bool add)
 {
-    size_t i = es_hash(id) & (m->cap - 1);
+    size_t i = (size_t)strhash(id) & (m->cap - 1);
     while (m->slots[i].id) {
         if (strcmp(m->slots[i].id, id) == 0)
             return &m->slots[i];
@@ -166,11 +159,11 @@ static int es_stream_row(buf *b, const es_sstate *s)
                       (long long)s->created_log_id, (long long)s->updated_log_id);
 }
 
-/* The jobs decided against the map's versions, numbered from head: the
- * accepted events go to `events` and the touched streams to `streams` (JSON
- * arrays, closed). Returns the number of accepted jobs, or -1 when a buffer
- * is full. */
-static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t head, buf *events,
+/* The jobs decided against the map's versions, numbered after *head (which
+ * ends at the last id given): the accepted events go to `events` and the
+ * touched streams to `streams` (JSON arrays, closed). Returns the number of
+ * accepted jobs, or -1 when a buffer is full. */
+static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t *head, buf *events,
                             buf *streams)
 {
     long accepted = 0;
@@ -178,7 +171,7 @@ static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t head, 
     for (size_t i = 0; i < n; i++) {
         err_clear(&jobs[i]->e);
         jobs[i]->ok = false;
-        if (!es_job_apply(jobs[i], m, &head))
+        if (!es_job_apply(jobs[i], m, head))
             continue;
         accepted++;
         for (size_t k = 0; k < jobs[i]->n; k++)
@@ -198,19 +191,26 @@ static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t head, 
     return full ? -1 : accepted;
 }
 
-/* After a commit by `path`: the jobs that were not refused are ok, and the
- * map's versions are remembered. */
-static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, size_t n,
-                          const es_smap *m)
+/* Remembers the map's versions: true as of the transaction that decided. */
+static void es_group_learn(es_group_ctx *g, const es_smap *m)
 {
-    const char *labels[] = {path};
-    metrics_add(g->m_groups, labels, 1);
-    for (size_t i = 0; i < n; i++)
-        if (jobs[i]->e.code == ERR_NONE)
-            jobs[i]->ok = true;
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].id && m->slots[i].version > 0)
             es_vcache_put(g->vc, m->slots[i].id, m->slots[i].version);
+}
+
+/* After a commit by `path`: the jobs that were not refused are ok, the
+ * group is counted when it wrote, and the map's versions are remembered. */
+static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, size_t n,
+                          const es_smap *m, long accepted)
+{
+    const char *labels[] = {path};
+    if (accepted > 0)
+        metrics_add(g->m_groups, labels, 1);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->e.code == ERR_NONE)
+            jobs[i]->ok = true;
+    es_group_learn(g, m);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -244,7 +244,10 @@ static db_status es_group_one_stmt(es_group_ctx *g, es_gjob **jobs, size_t n, bo
                 buf_printf(&expect, ",\"version\":%lld}", (long long)s->base);
     }
     /* Log ids count from 0 here; the statement adds the head. */
-    if (full || buf_puts(&expect, "]") || es_group_decide(jobs, n, &m, 0, &events, &streams) < 0)
+    int64_t ord = 0;
+    long accepted = -1;
+    if (full || buf_puts(&expect, "]") ||
+        (accepted = es_group_decide(jobs, n, &m, &ord, &events, &streams)) < 0)
         goto done;
     db_param p[] = {DB_TEXT(expect.data), DB_TEXT(events.data), DB_TEXT(streams.data)};
     if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 3, &r, &e)) != DB_OK) {
@@ -261,7 +264,7 @@ static db_status es_group_one_stmt(es_group_ctx *g, es_gjob **jobs, size_t n, bo
         if (jobs[i]->e.code == ERR_NONE)
             for (size_t k = 0; k < jobs[i]->n; k++)
                 jobs[i]->events[k].log_id += head;
-    es_group_done(g, "one_statement", jobs, n, &m);
+    es_group_done(g, "one_statement", jobs, n, &m, accepted);
 done:
     if (st != DB_OK || *moved)
         for (size_t i = 0; i < n; i++)
@@ -315,15 +318,17 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
         if (s)
             es_sstate_base(s, db_res_int(r, i, 1));
     }
-    long accepted = es_group_decide(jobs, n, &m, head, &events, &streams);
+    long accepted = es_group_decide(jobs, n, &m, &head, &events, &streams);
     if (accepted <= 0) {
         db_rollback(g->conn);
         st = accepted == 0 ? DB_OK : DB_ERR_OTHER;
+        if (accepted == 0) /* every job refused: what was read is still true */
+            es_group_learn(g, &m);
         goto done;
     }
 
     /* Round trip 2: write the events and the streams, notify other
-     * replicas' readers, commit (one pipeline). */
+     * replicas' readers (with the new head), commit (one pipeline). */
     char headtxt[24];
     snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
     db_param ep[] = {DB_TEXT(events.data)}, sp[] = {DB_TEXT(streams.data)},
@@ -336,7 +341,7 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
     };
     if ((st = db_pipeline(g->conn, write_steps, 4, &e)) != DB_OK)
         goto done;
-    es_group_done(g, "general", jobs, n, &m);
+    es_group_done(g, "general", jobs, n, &m, accepted);
 done:
     if (st != DB_OK) {
         if (e.message[0])

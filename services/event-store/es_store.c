@@ -1,7 +1,7 @@
 /*
  * es_store.c - the statements of the event store and the read queries.
  *
- * The append path lives in es_append.c (it runs in the committer thread);
+ * The append path lives in es_group.c (it runs in the committer thread);
  * this file holds the statement table both paths share and everything the
  * request threads read. Where PostgreSQL and SQLite differ (JSON functions,
  * the advisory lock, NOTIFY), the statement carries two texts: code above

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strhash.h"
+
 typedef struct es_vslot {
     char *id; /* owned; NULL: free */
     int64_t version;
@@ -19,14 +21,6 @@ struct es_vcache {
     size_t cap; /* a power of two; at most cap / 2 used */
     size_t used;
 };
-
-static size_t es_vcache_hash(const char *s)
-{
-    size_t h = 1469598103934665603u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
 
 es_vcache *es_vcache_new(size_t cap)
 {
@@ -64,7 +58,7 @@ void es_vcache_free(es_vcache *vc)
 /* The slot holding id, or the free slot where it would go. */
 static es_vslot *es_vcache_slot(const es_vcache *vc, const char *id)
 {
-    size_t i = es_vcache_hash(id) & (vc->cap - 1);
+    size_t i = (size_t)strhash(id) & (vc->cap - 1);
     while (vc->slots[i].id && strcmp(vc->slots[i].id, id) != 0)
         i = (i + 1) & (vc->cap - 1);
     return &vc->slots[i];

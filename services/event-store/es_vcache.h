@@ -4,7 +4,7 @@
  * After each commit the committer knows the version of every stream it
  * wrote. With that memory it can decide a group's versions before it talks
  * to the database, and send the whole group in one statement that checks
- * the remembered versions under the log lock (es_append.c). The memory is
+ * the remembered versions under the log lock (es_group.c). The memory is
  * only a guess: a wrong or missing entry costs the general path, never a
  * wrong answer. It belongs to the committer thread (no locking).
  */

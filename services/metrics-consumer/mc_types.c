@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "http_client.h"
 #include "log.h"
+#include "strhash.h"
 #include "timefmt.h"
 
 #define MC_TYPES_BUCKETS 256
@@ -87,10 +88,7 @@ void mc_types_free(mc_types *t)
 
 static size_t mc_types_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)(h % MC_TYPES_BUCKETS);
+    return (size_t)(strhash(s) % MC_TYPES_BUCKETS);
 }
 
 /* The entry for type, or NULL. Called with mu held. */

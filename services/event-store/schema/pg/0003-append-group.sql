@@ -1,17 +1,17 @@
 -- One group of appends in one statement (one round trip). The committer
--- (es_append.c) sends it when it believes it knows the version of every
+-- (es_group.c) sends it when it believes it knows the version of every
 -- stream the group touches; p_expect lists those versions (0: no such
 -- stream). Under the log lock the function checks them: when one is wrong it
 -- writes nothing and returns -1, and the committer takes the general path
 -- (read the versions, then write). Otherwise it writes the events with log
 -- ids head + the "log_id" each carries (1, 2, ...), upserts the streams (their
 -- log ids are offsets from the head too), wakes the log's listeners and
--- returns the head it numbered from. 4242001 is the key of ES_LOCK
--- (es_store.c).
+-- returns the head it numbered from. 4242001 is the key of ES_LOCK and
+-- 'eskit_log' is ES_NOTIFY_CHANNEL (es_store.c/h): keep them the same.
 CREATE FUNCTION es_append_group(p_expect json, p_events json, p_streams json)
 RETURNS bigint LANGUAGE plpgsql
 -- Plans are made once per connection, not once per call (the sessions of the
--- event store plan every statement afresh). Each query below has one plan
+-- event store plan every statement afresh: db_pg.c says why). Each query below has one plan
 -- whatever the tables' sizes: an index probe per stream (the check is a
 -- subquery, not a join, for that reason), the index's end for the head, and
 -- inserts that scan nothing.

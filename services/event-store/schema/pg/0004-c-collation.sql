@@ -2,7 +2,9 @@
 -- database's default (a libc locale such as C.UTF-8 or en_US.UTF-8) would
 -- call strcoll for every comparison of every index insert and probe, and
 -- sorts no differently for what the event store asks (equality, and order
--- by log id). The indexes on these columns are rebuilt once.
+-- by log id). The indexes on these columns are rebuilt once, inside the
+-- migration's transaction: on a large database the first start of this
+-- version holds the tables for that long (a maintenance window).
 ALTER TABLE es_events
     ALTER COLUMN originator_id TYPE text COLLATE "C",
     ALTER COLUMN event_type TYPE text COLLATE "C",
@@ -14,3 +16,5 @@ ALTER TABLE es_streams
     ALTER COLUMN last_event_type TYPE text COLLATE "C";
 ALTER TABLE es_snapshots
     ALTER COLUMN originator_id TYPE text COLLATE "C";
+-- A changed column type drops its statistics: gather them again now.
+ANALYZE es_events, es_streams, es_snapshots;
