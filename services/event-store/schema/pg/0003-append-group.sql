@@ -14,8 +14,12 @@ RETURNS bigint LANGUAGE plpgsql
 -- event store plan every statement afresh: db_pg.c says why). Each query below has one plan
 -- whatever the tables' sizes: an index probe per stream (the check is a
 -- subquery, not a join, for that reason), the index's end for the head, and
--- inserts that scan nothing.
+-- inserts that scan nothing. A generic plan made while es_streams looked
+-- empty (just analyzed) would scan it whole once per stream, for as long as
+-- the connection lives: sequential scans are off here, and every query
+-- below has an index to use instead.
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     h bigint;

@@ -16,5 +16,3 @@ ALTER TABLE es_streams
     ALTER COLUMN last_event_type TYPE text COLLATE "C";
 ALTER TABLE es_snapshots
     ALTER COLUMN originator_id TYPE text COLLATE "C";
--- A changed column type drops its statistics: gather them again now.
-ANALYZE es_events, es_streams, es_snapshots;
