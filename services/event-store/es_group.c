@@ -216,10 +216,12 @@ static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, siz
 /* ------------------------------------------------------------------------ */
 /* the one-statement path                                                  */
 
-/* DB_OK with *moved false: committed (or nothing to write), jobs marked.
- * DB_OK with *moved true: nothing written, the general path must decide.
+/* DB_OK with *moved false: committed (or nothing to write), jobs marked;
+ * counted under `path`. DB_OK with *moved true: nothing written, and the
+ * true versions of the streams that moved are remembered for another try.
  * Anything else: failed, nothing written. */
-static db_status es_group_one_stmt(es_group_ctx *g, es_gjob **jobs, size_t n, bool *moved)
+static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **jobs,
+                                   size_t n, bool *moved)
 {
     db_status st = DB_ERR_OTHER;
     es_smap m = {NULL, 0};
@@ -258,13 +260,15 @@ static db_status es_group_one_stmt(es_group_ctx *g, es_gjob **jobs, size_t n, bo
     if (head < 0) {
         *moved = true;
         g->one_stmt = head == -1; /* -2: this back end has no such statement */
+        for (size_t i = 0; head == -1 && i < db_res_rows(r); i++)
+            es_vcache_put(g->vc, db_res_text(r, i, 1), db_res_int(r, i, 2));
         goto done;
     }
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->e.code == ERR_NONE)
             for (size_t k = 0; k < jobs[i]->n; k++)
                 jobs[i]->events[k].log_id += head;
-    es_group_done(g, "one_statement", jobs, n, &m, accepted);
+    es_group_done(g, path, jobs, n, &m, accepted);
 done:
     if (st != DB_OK || *moved)
         for (size_t i = 0; i < n; i++)
@@ -361,9 +365,13 @@ done:
 
 db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n)
 {
-    if (g->one_stmt) {
+    /* A first try from memory; when versions had moved, a second from the
+     * true versions the first one returned; only a stream moved again
+     * between the two leaves the group to the general path. */
+    static const char *const paths[] = {"one_statement", "retried"};
+    for (size_t i = 0; i < 2 && g->one_stmt; i++) {
         bool moved = false;
-        db_status st = es_group_one_stmt(g, jobs, n, &moved);
+        db_status st = es_group_one_stmt(g, paths[i], jobs, n, &moved);
         if (st != DB_OK || !moved)
             return st;
     }

@@ -5,9 +5,10 @@
  * Two paths write a group. The one-statement path decides versions from the
  * committer's memory (es_vcache.h) and sends everything at once; the
  * statement checks that memory under the log lock and writes only when it
- * holds. The general path (two round trips) reads the head and the versions
- * under the lock, then writes. The second serves when the first cannot: a
- * forgotten or stale version, or a back end without it (SQLite).
+ * holds, else it returns the true versions and the group is tried once more.
+ * The general path (two round trips) reads the head and the versions under
+ * the lock, then writes: for a back end without the statement (SQLite), or
+ * a stream that moved again between the two tries.
  */
 #ifndef ES_GROUP_H
 #define ES_GROUP_H

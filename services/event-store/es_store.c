@@ -59,11 +59,12 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
          "excluded.last_event_type, updated_log_id = excluded.updated_log_id"},
     [ES_NOTIFY] = {"SELECT pg_notify('" ES_NOTIFY_CHANNEL "', $1)", "SELECT $1"},
     /* A whole group in one statement (schema pg/0003): $1 the versions the
-     * committer expects, $2 the events, $3 the streams. Answers the head it
-     * numbered from, or -1: a version moved, nothing written. SQLite has no
-     * such function and needs none (no round trips): its text answers -2,
-     * "not here", and the committer keeps to the general path. */
-    [ES_APPEND_GROUP] = {"SELECT es_append_group(CAST($1 AS json), CAST($2 AS json), "
+     * committer expects, $2 the events, $3 the streams. Answers (head, NULL,
+     * NULL): written, numbered from head; or rows (-1, id, true version):
+     * nothing written. SQLite has no such function and needs none (no round
+     * trips): its text answers -2, "not here", and the committer keeps to
+     * the general path. */
+    [ES_APPEND_GROUP] = {"SELECT * FROM es_append_group(CAST($1 AS json), CAST($2 AS json), "
                          "CAST($3 AS json))",
                          "SELECT -2"},
     [ES_READ_STREAM] = {"SELECT version, event_type, payload, occurred_on FROM es_events "

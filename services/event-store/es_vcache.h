@@ -24,7 +24,8 @@ es_vcache *es_vcache_new(size_t cap) WUR;
 void es_vcache_free(es_vcache *vc);
 /* The remembered version of stream `id`, or 0 when none is remembered. */
 int64_t es_vcache_get(const es_vcache *vc, const char *id);
-/* Remembers a version (> 0). Out of memory just forgets. */
+/* Remembers a version (0: none, the same as forgotten). Out of memory just
+ * forgets. */
 void es_vcache_put(es_vcache *vc, const char *id, int64_t version);
 /* Forgets everything. */
 void es_vcache_clear(es_vcache *vc);

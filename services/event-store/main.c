@@ -80,8 +80,9 @@ int main(int argc, char **argv)
                                "The highest application log id visible.", NULL);
     metrics_family *m_groups = metrics_counter(
         app.metrics, "eskit_append_groups_total",
-        "Group transactions that wrote, by path: one_statement (versions known "
-        "beforehand) or general (read, then write).",
+        "Group transactions that wrote, by path: one_statement (versions "
+        "remembered), retried (versions the first try returned) or general "
+        "(read, then write).",
         "path");
     metrics_on_render(app.metrics, es_collect, &app);
 

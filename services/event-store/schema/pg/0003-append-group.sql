@@ -1,15 +1,16 @@
 -- One group of appends in one statement (one round trip). The committer
 -- (es_group.c) sends it when it believes it knows the version of every
 -- stream the group touches; p_expect lists those versions (0: no such
--- stream). Under the log lock the function checks them: when one is wrong it
--- writes nothing and returns -1, and the committer takes the general path
--- (read the versions, then write). Otherwise it writes the events with log
--- ids head + the "log_id" each carries (1, 2, ...), upserts the streams (their
--- log ids are offsets from the head too), wakes the log's listeners and
--- returns the head it numbered from. 4242001 is the key of ES_LOCK and
+-- stream). Under the log lock the function checks them: when some are wrong
+-- it writes nothing and returns one row (-1, id, true version) for each, so
+-- that the committer can decide again and retry. Otherwise it writes the
+-- events with log ids head + the "log_id" each carries (1, 2, ...), upserts
+-- the streams (their log ids are offsets from the head too), wakes the log's
+-- listeners and returns one row (the head it numbered from, NULL, NULL).
+-- 4242001 is the key of ES_LOCK and
 -- 'eskit_log' is ES_NOTIFY_CHANNEL (es_store.c/h): keep them the same.
 CREATE FUNCTION es_append_group(p_expect json, p_events json, p_streams json)
-RETURNS bigint LANGUAGE plpgsql
+RETURNS TABLE (r_head bigint, r_id text, r_version bigint) LANGUAGE plpgsql
 -- Plans are made once per connection, not once per call (the sessions of the
 -- event store plan every statement afresh: db_pg.c says why). Each query below has one plan
 -- whatever the tables' sizes: an index probe per stream (the check is a
@@ -26,10 +27,15 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(4242001);
-    IF EXISTS (SELECT 1 FROM json_to_recordset(p_expect) AS x(id text, version bigint)
-               WHERE COALESCE((SELECT s.version FROM es_streams AS s WHERE s.id = x.id), 0)
-                     <> x.version) THEN
-        RETURN -1;
+    RETURN QUERY
+        SELECT -1::bigint, y.id, y.actual
+        FROM (SELECT x.id, x.version AS expected,
+                     COALESCE((SELECT s.version FROM es_streams AS s WHERE s.id = x.id), 0)
+                         AS actual
+              FROM json_to_recordset(p_expect) AS x(id text, version bigint)) AS y
+        WHERE y.actual <> y.expected;
+    IF FOUND THEN
+        RETURN;
     END IF;
     SELECT COALESCE(MAX(log_id), 0) INTO h FROM es_events;
     INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type,
@@ -53,6 +59,6 @@ BEGIN
             updated_log_id = EXCLUDED.updated_log_id;
         PERFORM pg_notify('eskit_log', (h + n)::text);
     END IF;
-    RETURN h;
+    RETURN QUERY SELECT h, NULL::text, NULL::bigint;
 END
 $$;
