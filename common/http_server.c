@@ -131,7 +131,17 @@ json_t *http_req_json(http_req *r, err *e)
                 "Content-Type %s is not JSON; send application/json", ct);
         return NULL;
     }
-    r->json = jsonx_parse(r->body.data ? r->body.data : "", r->body.len, e);
+    const char *text = r->body.data ? r->body.data : "";
+    r->json = jsonx_parse(text, r->body.len, e);
+    int depth = r->json ? jsonx_depth(text, r->body.len) : 0;
+    int max = r->srv->cfg.max_depth > 0 ? r->srv->cfg.max_depth : HTTP_MAX_DEPTH;
+    if (depth > max) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "request body nests arrays and objects %d levels deep; at most %d are allowed",
+                depth, max);
+        json_decref(r->json);
+        r->json = NULL;
+    }
     return r->json;
 }
 

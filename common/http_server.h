@@ -41,6 +41,7 @@ typedef struct http_server_config {
     const char *listen;  /* "HOST:PORT" */
     const char *api_token; /* NULL or "": no authentication */
     size_t max_body;
+    int max_depth; /* deepest nesting of a JSON body; 0: HTTP_MAX_DEPTH */
     const http_route *routes;
     size_t nroutes;
     void *app; /* handed to handlers through http_req_app() */
@@ -48,6 +49,11 @@ typedef struct http_server_config {
     bool (*ready)(void *app, err *e);
     metrics *metrics; /* the service's registry; the server adds its own families */
 } http_server_config;
+
+/* The nesting a JSON request body may have unless the service says
+ * otherwise: far more than documents need, and far below what the stores
+ * can keep (SQLite's JSON functions stop near 2000 levels). */
+#define HTTP_MAX_DEPTH 512
 
 /* Binds and starts serving. NULL with e set when the address is bad or busy. */
 http_server *http_server_start(const http_server_config *cfg, err *e) WUR;

@@ -19,6 +19,10 @@
  * beyond int64 refused). Returns a new reference, or NULL and e set (400). */
 json_t *jsonx_parse(const char *data, size_t len, err *e) WUR;
 
+/* The deepest nesting of arrays and objects in a valid JSON text (0 for a
+ * scalar; "[[1]]" is 2). */
+int jsonx_depth(const char *text, size_t len);
+
 /* Compact serialisation; the caller frees the string. NULL on OOM. */
 char *jsonx_dump(const json_t *v);
 

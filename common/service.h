@@ -19,6 +19,7 @@ typedef struct service_common {
     int64_t max_body;
     const char *log_format;
     const char *log_level;
+    int max_depth; /* set by main, not configured: 0 is HTTP_MAX_DEPTH */
 } service_common;
 
 /* The config_var entries every service has; `c` is a service_common. */

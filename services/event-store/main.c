@@ -97,7 +97,10 @@ int main(int argc, char **argv)
     if (!app.committer || !listener)
         goto out;
 
-    /* 3. HTTP */
+    /* 3. HTTP. Bodies may nest deeper than the other services allow: the
+     * CRUD store wraps documents of HTTP_MAX_DEPTH levels in a few of its
+     * own. SQLite's JSON functions, which read every append, stop near 2000. */
+    es_common.max_depth = 2 * HTTP_MAX_DEPTH;
     server = service_http_start("event-store", &es_common, es_routes, es_nroutes, &app, es_ready,
                                 app.metrics);
     if (!server)

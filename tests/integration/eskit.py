@@ -34,7 +34,7 @@ class Response:
         self.body = body
         try:
             self.json = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):  # Python's json stops near 1000 levels
             self.json = None
 
     def header(self, name):

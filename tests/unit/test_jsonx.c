@@ -359,3 +359,23 @@ Test(jsonx, get_object)
     cr_assert_null(out);
     json_decref(o);
 }
+
+static int depth_of(const char *s)
+{
+    return jsonx_depth(s, strlen(s));
+}
+
+Test(jsonx, depth_counts_arrays_and_objects_not_strings)
+{
+    cr_assert_eq(depth_of("1"), 0);
+    cr_assert_eq(depth_of("\"[[{\""), 0);
+    cr_assert_eq(depth_of("[]"), 1);
+    cr_assert_eq(depth_of("{\"a\":[1,{\"b\":[]}],\"c\":{}}"), 4);
+    cr_assert_eq(depth_of("[[],[[]],[]]"), 3);
+    cr_assert_eq(depth_of("{\"k\\\"[\":\"\\\\\",\"x\":[\"]]]\\\"[[\"]}"), 2);
+    char deep[2001];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    deep[2000] = '\0';
+    cr_assert_eq(depth_of(deep), 1000);
+}
