@@ -384,6 +384,16 @@ void db_pool_free(db_pool *p)
     free(p);
 }
 
+bool db_pool_has_idle(db_pool *p)
+{
+    bool idle = false;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->size && !idle; i++)
+        idle = !p->slots[i].in_use && p->slots[i].conn && db_healthy(p->slots[i].conn);
+    pthread_mutex_unlock(&p->mu);
+    return idle;
+}
+
 db *db_pool_acquire(db_pool *p, err *e)
 {
     db_slot *slot = NULL;

@@ -154,5 +154,8 @@ db *db_pool_acquire(db_pool *p, err *e) WUR;
 /* Hands the connection back; a connection that is no longer healthy is
  * closed. */
 void db_pool_release(db_pool *p, db *d);
+/* True when an acquire would now get an open connection at once, without
+ * connecting or waiting (another thread may take it first). */
+bool db_pool_has_idle(db_pool *p);
 
 #endif

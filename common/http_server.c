@@ -1,21 +1,25 @@
 /*
  * http_server.c - the HTTP server of every service, on libmicrohttpd.
  *
- * MHD runs one thread per connection, so a handler may block (long polls,
- * Server-Sent Events). Per-request state (struct http_req) is created on the
- * first access-handler call and freed in exactly one place, the
- * request-completed callback, which also writes the access log line and the
- * request metrics. Everything that is the same for every endpoint happens
- * here once: routing, 404/405, the bearer token, the body limit, media types,
- * JSON parsing and the error body of SPEC §2. See http_server.h.
+ * With a thread per connection, MHD gives each connection its thread and
+ * the handler runs on it. With event loops, MHD's epoll threads read
+ * requests, route them and write responses for all the connections; a
+ * handler runs on the loop when its route allows it (http_run), and
+ * otherwise on a worker thread (http_workers.c) while the connection is
+ * suspended. A deferred answer (http_req_defer) lets a request wait for a
+ * shared event, such as a group commit, without holding a thread.
+ * Per-request state (struct http_req) is created on the first
+ * access-handler call and freed in exactly one place, the request-completed
+ * callback, which also writes the access log line and the request metrics.
+ * Everything that is the same for every endpoint happens here once:
+ * routing, 404/405, the bearer token, the body limit, media types, JSON
+ * parsing and the error body of SPEC §2. See http_server.h.
  */
 #include "http_server.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,44 +27,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "http_route.h"
+#include "http_internal.h"
 #include "jsonx.h"
 #include "log.h"
 #include "timefmt.h"
 
-#define HTTP_MAX_HEADERS 8
 #define HTTP_DRAIN_MAX (64u << 20) /* read and drop oversize bodies up to this */
-
-struct http_server {
-    struct MHD_Daemon *daemon;
-    http_server_config cfg;
-    http_router *router;
-    metrics_family *m_requests;
-    metrics_family *m_duration;
-    atomic_int inflight;
-    int port;
-};
-
-struct http_req {
-    http_server *srv;
-    struct MHD_Connection *conn;
-    const char *method;
-    const char *url;
-    double t0;
-    buf body;
-    bool too_large;
-    bool started;  /* the first access-handler call has happened */
-    bool recorded; /* counted in the request metrics */
-    http_match match;
-    json_t *json;
-    /* the response */
-    struct MHD_Response *resp;
-    int status;
-    size_t bytes_out;
-    int nheaders;
-    char *headers[HTTP_MAX_HEADERS][2];
-};
+#define HTTP_MAX_CONNECTIONS 2000
 
 /* ------------------------------------------------------------------------ */
 /* reading the request                                                      */
@@ -249,44 +222,18 @@ void http_reply_empty(http_req *r, int status)
     http_set_response(r, status, NULL, 0, NULL);
 }
 
-typedef struct http_stream {
-    http_stream_fill fill;
-    void *ctx;
-    void (*done)(void *ctx);
-} http_stream;
-
-static ssize_t http_stream_reader(void *cls, uint64_t pos, char *out, size_t max)
-{
-    http_stream *s = cls;
-    ssize_t n = s->fill(s->ctx, out, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
-}
-
-static void http_stream_free(void *cls)
-{
-    http_stream *s = cls;
-    if (s->done)
-        s->done(s->ctx);
-    free(s);
-}
-
 void http_reply_stream(http_req *r, int status, const char *content_type,
                        http_stream_fill fill, void *ctx, void (*done)(void *ctx))
 {
-    http_stream *s = calloc(1, sizeof *s);
-    if (!s || r->resp) {
-        free(s);
+    if (r->resp) {
         if (done)
             done(ctx);
         return;
     }
-    s->fill = fill;
-    s->ctx = ctx;
-    s->done = done;
-    r->resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                http_stream_reader, s, http_stream_free);
+    r->resp = http_stream_response(r, fill, ctx, done);
     if (!r->resp) {
-        http_stream_free(s);
+        if (done)
+            done(ctx);
         return;
     }
     r->status = status;
@@ -295,6 +242,28 @@ void http_reply_stream(http_req *r, int status, const char *content_type,
     MHD_add_response_header(r->resp, "X-Accel-Buffering", "no");
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
+}
+
+void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx)
+{
+    r->resume = resume;
+    r->resume_ctx = ctx;
+    if (r->srv->loop) /* park the connection */
+        http_conn_suspend(r->srv, r->conn);
+}
+
+void http_req_wake(http_req *r)
+{
+    http_server *s = r->srv;
+    if (s->loop) {
+        atomic_store(&r->woken, true);
+        http_conn_resume(s, r->conn);
+        return;
+    }
+    pthread_mutex_lock(&s->wake_mu);
+    atomic_store(&r->woken, true);
+    pthread_cond_broadcast(&s->wake_cv);
+    pthread_mutex_unlock(&s->wake_mu);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -331,9 +300,9 @@ static void http_builtin_metrics(http_req *r)
 }
 
 static const http_route http_builtin_routes[] = {
-    {"GET", "/healthz", http_builtin_healthz},
-    {"GET", "/readyz", http_builtin_readyz},
-    {"GET", "/metrics", http_builtin_metrics},
+    {"GET", "/healthz", http_builtin_healthz, HTTP_RUN_LOOP},
+    {"GET", "/readyz", http_builtin_readyz, HTTP_RUN_WORKER}, /* may connect */
+    {"GET", "/metrics", http_builtin_metrics, HTTP_RUN_WORKER},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -357,7 +326,9 @@ static bool http_authorized(http_req *r)
     return diff == 0;
 }
 
-static void http_dispatch(http_req *r)
+/* Everything before the handler: the token, the route, the body limit.
+ * Returns the route, or NULL when r already has its (error) answer. */
+static const http_route *http_route_req(http_req *r)
 {
     const http_route *route = NULL;
     char allow[128] = "";
@@ -365,27 +336,32 @@ static void http_dispatch(http_req *r)
     if (!http_authorized(r)) {
         http_reply_error(r, ERR_UNAUTHENTICATED,
                          "missing or wrong bearer token in the Authorization header");
-        return;
+        return NULL;
     }
     http_route_result res = http_router_find(r->srv->router, r->method, r->url, &r->match,
                                              &route, allow, sizeof allow);
     if (res == HTTP_ROUTE_NOT_FOUND) {
         http_reply_error(r, ERR_NOT_FOUND, "no such path: %.200s", r->url);
-        return;
+        return NULL;
     }
     if (res == HTTP_ROUTE_BAD_METHOD) {
         http_reply_header(r, "Allow", allow);
         http_reply_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s; allowed: %s",
                          r->method, r->url, allow);
-        return;
+        return NULL;
     }
     if (r->too_large) {
         http_reply_error(r, ERR_PAYLOAD_TOO_LARGE, "request body is larger than %zu bytes",
                          r->srv->cfg.max_body);
-        return;
+        return NULL;
     }
-    route->handler(r);
-    if (!r->resp)
+    return route;
+}
+
+void http_dispatch(http_req *r)
+{
+    r->match.route->handler(r);
+    if (!r->resp && !r->resume)
         http_reply_error(r, ERR_INTERNAL, "the handler produced no response");
 }
 
@@ -457,7 +433,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 early = true;
         }
         if (early) {
-            http_dispatch(r); /* 404/405/401 still win over 413 */
+            r->started = true;
+            (void)http_route_req(r); /* 404/405/401 still win over 413 */
             return http_queue(r);
         }
         return MHD_YES;
@@ -470,13 +447,38 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
 
-    if (r->resp || r->started)
-        return MHD_YES; /* already answered */
+    if (r->started) { /* called again after a resume */
+        if (r->resume && atomic_load(&r->woken)) {
+            http_resume_fn fn = r->resume;
+            r->resume = NULL;
+            atomic_store(&r->woken, false);
+            fn(r, r->resume_ctx);
+            if (!r->resp && !r->resume)
+                http_reply_error(r, ERR_INTERNAL, "the handler produced no response");
+        }
+        return r->resp ? http_queue(r) : MHD_YES;
+    }
     r->started = true;
-    http_dispatch(r);
-    if (!r->resp)
-        return MHD_NO;
-    return http_queue(r);
+    const http_route *route = http_route_req(r);
+    if (!route)
+        return http_queue(r);
+    if (!s->loop) { /* a thread per connection: this one */
+        http_dispatch(r);
+        http_wait_deferred(r);
+        return http_queue(r);
+    }
+    if (route->run == HTTP_RUN_LOOP ||
+        (route->run == HTTP_RUN_QUICK && (!s->cfg.quick_ok || s->cfg.quick_ok(s->cfg.app)))) {
+        http_dispatch(r);
+        return r->resp ? http_queue(r) : MHD_YES; /* else deferred: suspended */
+    }
+    http_conn_suspend(s, conn);
+    if (!http_pool_submit(s->pool, r)) {
+        http_conn_resume(s, conn);
+        http_reply_error(r, ERR_UNAVAILABLE, "the server has no thread for this request (out of threads, or stopping); try again");
+        return http_queue(r);
+    }
+    return MHD_YES;
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -555,6 +557,8 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
         return NULL;
     }
     s->cfg = *cfg;
+    pthread_mutex_init(&s->wake_mu, NULL);
+    pthread_cond_init(&s->wake_cv, NULL);
     if (!http_resolve(cfg->listen, &ss, &sl, &ipv6, e))
         goto fail;
     s->router = http_router_new(cfg->routes, cfg->nroutes, http_builtin_routes,
@@ -571,14 +575,25 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_POLL | MHD_USE_TURBO;
+    unsigned loops = cfg->loops > 0 ? (unsigned)cfg->loops : 1;
+    s->loop = cfg->loops > 0;
+    if (s->loop) {
+        if (!(s->pool = http_pool_new(HTTP_MAX_CONNECTIONS))) {
+            err_set(e, ERR_INTERNAL, "out of memory");
+            goto fail;
+        }
+        flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                MHD_USE_TURBO;
+    }
     if (ipv6)
         flags |= MHD_USE_IPv6;
+    /* A pool of event loops (size 0 or 1: one loop, or no loop at all). */
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)2000,
-        MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(4u << 20), MHD_OPTION_END);
+        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(4u << 20), MHD_OPTION_THREAD_POOL_SIZE,
+        s->loop ? loops : 0u, MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_UNAVAILABLE, "cannot listen on %s (address in use or not local?)",
                 cfg->listen);
@@ -588,7 +603,10 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
     s->port = info ? info->port : 0;
     return s;
 fail:
+    http_pool_free(s->pool);
     http_router_free(s->router);
+    pthread_mutex_destroy(&s->wake_mu);
+    pthread_cond_destroy(&s->wake_cv);
     free(s);
     return NULL;
 }
@@ -605,7 +623,23 @@ void http_server_stop(http_server *s, int grace_ms)
     double until = timefmt_mono() + grace_ms / 1000.0;
     while (atomic_load(&s->inflight) > 0 && timefmt_mono() < until)
         usleep(10 * 1000);
+    /* Handlers still running finish; then no worker will resume a connection. */
+    http_pool_stop(s->pool);
+    /* MHD refuses to stop with a suspended connection: one deferred answer
+     * may still be on its way (a commit). Past that, leave the daemon be:
+     * the process is ending. */
+    until = timefmt_mono() + 5.0;
+    while (atomic_load(&s->suspended) > 0 && timefmt_mono() < until)
+        usleep(10 * 1000);
+    if (atomic_load(&s->suspended) > 0) {
+        log_error("http: %d connections still suspended; not stopping the server thread",
+                  atomic_load(&s->suspended));
+        return;
+    }
     MHD_stop_daemon(s->daemon);
+    http_pool_free(s->pool);
     http_router_free(s->router);
+    pthread_mutex_destroy(&s->wake_mu);
+    pthread_cond_destroy(&s->wake_cv);
     free(s);
 }

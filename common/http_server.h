@@ -1,6 +1,15 @@
 /*
- * http_server.h - the HTTP/1.1 server every service runs, on libmicrohttpd
- * (one thread per connection, so a handler may block: long polls, SSE).
+ * http_server.h - the HTTP/1.1 server every service runs, on libmicrohttpd,
+ * in one of two ways (http_server_config.loops):
+ *
+ * - one thread per connection: every handler runs on its connection's
+ *   thread and may block as long as it likes;
+ * - event loops (libmicrohttpd's epoll, a pool of threads) for the
+ *   connections, where a route says where its handler runs (http_run):
+ *   on the loop when it never blocks (it answers at once or later from
+ *   another thread, http_req_defer), on the loop when it is a short read
+ *   and the service has a database connection free, else on a worker thread
+ *   (long polls, SSE, calls to other services).
  *
  * A service gives a route table (data: method, pattern with {params},
  * handler). The server does everything around the handler once, for all
@@ -30,10 +39,22 @@ typedef struct http_req http_req;
 
 typedef void (*http_handler)(http_req *req);
 
+/* Where a route's handler runs on a server with event loops (with one
+ * thread per connection, every handler runs on its connection's thread). */
+typedef enum http_run {
+    HTTP_RUN_WORKER = 0, /* may block for long: long polls, SSE, writes, other services */
+    HTTP_RUN_QUICK,      /* a short read: on the loop when cfg.quick_ok says a database
+                          * connection is free (nothing to open, nothing to wait for),
+                          * else on a worker. It must not stream. */
+    HTTP_RUN_LOOP,       /* never blocks: answers at once, or defers (http_req_defer).
+                          * It must not stream. */
+} http_run;
+
 typedef struct http_route {
     const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
     const char *pattern; /* "/v1/events/{originator_id}"; also the metrics route label */
     http_handler handler;
+    http_run run;
 } http_route;
 
 typedef struct http_server_config {
@@ -48,6 +69,11 @@ typedef struct http_server_config {
     /* /readyz: true when ready; else fills e (503 unavailable). */
     bool (*ready)(void *app, err *e);
     metrics *metrics; /* the service's registry; the server adds its own families */
+    /* Event-loop threads; 0: one thread per connection. */
+    int loops;
+    /* With loops: may an HTTP_RUN_QUICK handler run on the loop now? (NULL:
+     * always.) Called on the loop: must not block. */
+    bool (*quick_ok)(void *app);
 } http_server_config;
 
 /* The nesting a JSON request body may have unless the service says
@@ -101,13 +127,26 @@ void http_reply_empty(http_req *r, int status); /* no body (204) */
 void http_reply_header(http_req *r, const char *name, const char *value);
 
 /*
- * A streamed response (SSE). `fill` is called from the connection's thread
- * to produce the next bytes: it may block, and returns the number of bytes
- * written into buf (at most max, > 0), or -1 to end the stream. `done` is
- * called once when the stream ends or the client goes away (may be NULL).
+ * A streamed response (SSE), from an HTTP_RUN_WORKER handler. `fill` is
+ * called from a worker thread (or the connection's own) to produce the next
+ * bytes: it may block, and
+ * returns the number of bytes written into buf (at most max, > 0), or -1 to
+ * end the stream. `done` is called once when the stream ends or the client
+ * goes away (may be NULL); fill is not called after it.
  */
 typedef ssize_t (*http_stream_fill)(void *ctx, char *buf, size_t max);
 void http_reply_stream(http_req *r, int status, const char *content_type,
                        http_stream_fill fill, void *ctx, void (*done)(void *ctx));
+
+/*
+ * An answer that comes later. On an event loop (an HTTP_RUN_LOOP handler)
+ * the connection is parked and no thread is held; with one thread per
+ * connection, that thread waits. Some thread calls http_req_wake(r) once;
+ * then resume(r, ctx) runs (on the loop, or on the connection's thread) and
+ * must answer (or defer again). Until the wake, r stays valid and the
+ * request's JSON and strings too.
+ */
+void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx);
+void http_req_wake(http_req *r);
 
 #endif

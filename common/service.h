@@ -19,7 +19,11 @@ typedef struct service_common {
     int64_t max_body;
     const char *log_format;
     const char *log_level;
-    int max_depth; /* set by main, not configured: 0 is HTTP_MAX_DEPTH */
+    /* Set by main, not configured by every service (see http_server_config):
+     * 0 is HTTP_MAX_DEPTH; 0 loops is a thread per connection. */
+    int max_depth;
+    int loops;
+    bool (*quick_ok)(void *app);
 } service_common;
 
 /* The config_var entries every service has; `c` is a service_common. */
@@ -64,8 +68,9 @@ void service_log_init(const char *service, const service_common *c);
 
 /* Call first thing in main(): blocks SIGTERM and SIGINT in the calling
  * thread (threads created later inherit the mask), ignores SIGPIPE, and keeps
- * malloc to two arenas (one thread per connection would otherwise grow one
- * arena per thread, and the resident memory with them). */
+ * malloc to two arenas (a thread per connection, or the HTTP server's
+ * workers, would otherwise grow one arena per thread, and the resident
+ * memory with them). */
 void service_process_init(void);
 /* Waits for SIGTERM or SIGINT, logs it, and returns the signal number. */
 int service_signals_wait(void);

@@ -12,17 +12,17 @@
 #include "validate.h"
 
 const http_route crud_routes[] = {
-    {"POST", "/v1/entities/{entity_type}", crud_http_create},
-    {"GET", "/v1/entities/{entity_type}", crud_http_list},
-    {"GET", "/v1/entities/{entity_type}/{id}", crud_http_get},
-    {"PUT", "/v1/entities/{entity_type}/{id}", crud_http_put},
-    {"PATCH", "/v1/entities/{entity_type}/{id}", crud_http_patch},
-    {"DELETE", "/v1/entities/{entity_type}/{id}", crud_http_delete},
-    {"GET", "/v1/entities/{entity_type}/{id}/history", crud_http_history},
-    {"POST", "/v1/types", crud_http_types_create},
-    {"GET", "/v1/types", crud_http_types_list},
-    {"GET", "/v1/types/{entity_type}", crud_http_types_get},
-    {"PUT", "/v1/types/{entity_type}", crud_http_types_put},
+    {"POST", "/v1/entities/{entity_type}", crud_http_create, HTTP_RUN_WORKER},
+    {"GET", "/v1/entities/{entity_type}", crud_http_list, HTTP_RUN_WORKER},
+    {"GET", "/v1/entities/{entity_type}/{id}", crud_http_get, HTTP_RUN_WORKER},
+    {"PUT", "/v1/entities/{entity_type}/{id}", crud_http_put, HTTP_RUN_WORKER},
+    {"PATCH", "/v1/entities/{entity_type}/{id}", crud_http_patch, HTTP_RUN_WORKER},
+    {"DELETE", "/v1/entities/{entity_type}/{id}", crud_http_delete, HTTP_RUN_WORKER},
+    {"GET", "/v1/entities/{entity_type}/{id}/history", crud_http_history, HTTP_RUN_WORKER},
+    {"POST", "/v1/types", crud_http_types_create, HTTP_RUN_WORKER},
+    {"GET", "/v1/types", crud_http_types_list, HTTP_RUN_WORKER},
+    {"GET", "/v1/types/{entity_type}", crud_http_types_get, HTTP_RUN_WORKER},
+    {"PUT", "/v1/types/{entity_type}", crud_http_types_put, HTTP_RUN_WORKER},
 };
 const size_t crud_nroutes = sizeof crud_routes / sizeof crud_routes[0];
 

@@ -1,7 +1,8 @@
 /*
- * es_append.c - the committer thread (es_append.h): request threads queue
- * their appends; the committer takes every waiting one as a group, runs the
- * group transaction (es_group.c) and wakes them.
+ * es_append.c - the committer thread (es_append.h): requests queue their
+ * appends (from the HTTP server's event loop, without a thread of their own);
+ * the committer takes every waiting one as a group, runs the group
+ * transaction (es_group.c) and wakes each request through its callback.
  *
  * When a group fails for a reason other than a lost connection, each append
  * is retried alone, so that one bad append cannot fail its neighbours.
@@ -22,12 +23,13 @@
 #define ES_VCACHE_STREAMS 8192 /* streams whose versions the committer remembers */
 #define ES_RECONNECT_PAUSE 0.5 /* seconds between connection attempts */
 
-typedef struct es_job {
+struct es_append_job {
     es_gjob g; /* first: a job is its group job */
-    bool done;
-    pthread_cond_t cv;
-    struct es_job *next;
-} es_job;
+    void (*wake)(void *ctx);
+    void *ctx;
+    struct es_append_job *next;
+};
+typedef struct es_append_job es_job;
 
 struct es_committer {
     pthread_t thread;
@@ -120,15 +122,13 @@ static void *es_committer_main(void *arg)
         log_debug("append: group of %zu appends (%zu events) in %.3f ms", n, events,
                   (timefmt_mono() - t0) * 1e3);
         bool any = false;
-        pthread_mutex_lock(&c->mu);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             any |= group[i]->g.ok;
-            group[i]->done = true;
-            pthread_cond_signal(&group[i]->cv);
-        }
-        pthread_mutex_unlock(&c->mu);
         if (any)
             watch_bump(c->w);
+        /* A job belongs to its request again once woken: touch it no more. */
+        for (size_t i = 0; i < n; i++)
+            group[i]->wake(group[i]->ctx);
     }
     db_close(c->gc.conn);
     c->gc.conn = NULL;
@@ -176,33 +176,44 @@ void es_committer_stop(es_committer *c)
     free(c);
 }
 
-bool es_append(es_committer *c, es_event *events, size_t n, err *e)
+es_append_job *es_append_submit(es_committer *c, es_event *events, size_t n,
+                                void (*wake)(void *ctx), void *ctx, err *e)
 {
-    es_job j = {.g = {.events = events, .n = n, .e = ERR_INIT}};
-    pthread_cond_init(&j.cv, NULL);
+    es_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    j->g.events = events;
+    j->g.n = n;
+    j->wake = wake;
+    j->ctx = ctx;
     pthread_mutex_lock(&c->mu);
     if (c->stopping) {
         pthread_mutex_unlock(&c->mu);
-        pthread_cond_destroy(&j.cv);
+        free(j);
         err_set(e, ERR_UNAVAILABLE, "the service is stopping");
-        return false;
+        return NULL;
     }
     if (c->tail)
-        c->tail->next = &j;
+        c->tail->next = j;
     else
-        c->head = &j;
-    c->tail = &j;
+        c->head = j;
+    c->tail = j;
     pthread_cond_signal(&c->cv);
-    while (!j.done)
-        pthread_cond_wait(&j.cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
-    pthread_cond_destroy(&j.cv);
-    if (!j.g.ok) {
-        if (j.g.e.code == ERR_NONE)
-            err_set(&j.g.e, ERR_INTERNAL, "the append failed");
-        err_move(e, &j.g.e);
-        return false;
+    return j;
+}
+
+bool es_append_finish(es_append_job *j, err *e)
+{
+    bool ok = j->g.ok;
+    if (!ok) {
+        if (j->g.e.code == ERR_NONE)
+            err_set(&j->g.e, ERR_INTERNAL, "the append failed");
+        err_move(e, &j->g.e);
     }
-    err_clear(&j.g.e);
-    return true;
+    err_clear(&j->g.e);
+    free(j);
+    return ok;
 }

@@ -2,8 +2,8 @@
  * es_append.h - the write path: one committer thread that gathers the
  * appends of all request threads into group transactions.
  *
- * A request thread hands its validated events to es_append() and sleeps
- * until their transaction committed (or failed). The committer takes every
+ * A request hands its validated events to es_append_submit() and is woken
+ * when their transaction committed (or failed). The committer takes every
  * waiting append and runs them as one transaction (es_group.h): it takes the
  * log lock, checks each append's expected versions, assigns versions and log
  * ids, writes all events and streams, and commits once: the lock and the
@@ -27,9 +27,19 @@ es_committer *es_committer_start(const char *url, watch *w, metrics_family *grou
 /* Finishes the appends already queued, then stops the thread and frees. */
 void es_committer_stop(es_committer *c);
 
-/* Appends events atomically. On success, each event's version and log_id
- * are filled. On failure e is set: conflict (with details.current_version),
- * unavailable, or internal; nothing was written. */
-bool es_append(es_committer *c, es_event *events, size_t n, err *e) WUR;
+/*
+ * Queues an atomic append of events[0..n) and returns at once: no thread
+ * waits for the commit. `wake(ctx)` is called once, from the committer
+ * thread, when the outcome is known; es_append_finish() then gives it. The
+ * events must stay valid until then. NULL with e set when the append cannot
+ * be queued (the service is stopping, out of memory); wake is not called.
+ */
+typedef struct es_append_job es_append_job;
+es_append_job *es_append_submit(es_committer *c, es_event *events, size_t n,
+                                void (*wake)(void *ctx), void *ctx, err *e) WUR;
+/* The outcome of a woken job, which it frees. On success each event's
+ * version and log_id are filled. On failure e is set: conflict (with
+ * details.current_version), unavailable, or internal; nothing was written. */
+bool es_append_finish(es_append_job *j, err *e) WUR;
 
 #endif

@@ -10,35 +10,72 @@
 #include "es_event.h"
 #include "es_store.h"
 
+/* An append between its request and its commit. */
+typedef struct es_pending {
+    es_event *evs;
+    size_t n;
+    bool batch;
+    es_append_job *job; /* NULL: not queued, see e */
+    err e;
+} es_pending;
+
+static void es_http_append_wake(void *req)
+{
+    http_req_wake(req);
+}
+
+/* On the event loop, once the committer is done with the append. */
+static void es_http_append_done(http_req *r, void *ctx)
+{
+    es_app *app = http_req_app(r);
+    es_pending *p = ctx;
+    err e = ERR_INIT;
+    buf out;
+    buf_init(&out, (size_t)1 << 30);
+
+    if (!p->job)
+        err_move(&e, &p->e);
+    else if (es_append_finish(p->job, &e)) {
+        metrics_add(app->m_appended, NULL, (double)p->n);
+        if (es_event_render_appended(&out, p->evs, p->n, p->batch) == 0) {
+            size_t len = 0;
+            char *text = buf_take(&out, &len);
+            http_reply_json_text(r, 201, text, len);
+            goto done;
+        }
+        err_set(&e, ERR_INTERNAL, "response too large");
+    }
+    http_reply_err(r, &e);
+done:
+    err_clear(&e);
+    buf_free(&out);
+    free(p->evs);
+    free(p);
+}
+
+/* Inline on the event loop: parse and check, queue the events for the
+ * committer, and answer when it wakes us (no thread waits for the commit). */
 void es_http_append(http_req *r)
 {
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
+    es_pending *p = NULL;
     es_event *evs = NULL;
     size_t n = 0;
     bool batch = false;
 
     json_t *body = http_req_json(r, &e);
-    if (!body)
+    if (!body || !(evs = es_event_parse_request(body, &n, &batch, &e)))
         goto fail;
-    evs = es_event_parse_request(body, &n, &batch, &e);
-    if (!evs)
-        goto fail;
-    if (!es_append(app->committer, evs, n, &e))
-        goto fail;
-
-    metrics_add(app->m_appended, NULL, (double)n);
-    buf out;
-    buf_init(&out, (size_t)1 << 30);
-    if (es_event_render_appended(&out, evs, n, batch)) {
-        buf_free(&out);
-        err_set(&e, ERR_INTERNAL, "response too large");
+    if (!(p = calloc(1, sizeof *p))) {
+        err_set(&e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    size_t len = 0;
-    char *text = buf_take(&out, &len);
-    http_reply_json_text(r, 201, text, len);
-    free(evs);
+    *p = (es_pending){.evs = evs, .n = n, .batch = batch, .e = ERR_INIT};
+    http_req_defer(r, es_http_append_done, p);
+    p->job = es_append_submit(app->committer, evs, n, es_http_append_wake, r, &p->e);
+    if (!p->job)
+        http_req_wake(r); /* es_http_append_done answers with p->e */
     return;
 fail:
     http_reply_err(r, &e);

@@ -20,6 +20,7 @@
 static service_common es_common;
 static const char *es_db_url;
 static int64_t es_pool_size;
+static int64_t es_http_loops;
 
 static const config_var es_config[] = {
     SERVICE_COMMON_VARS(es_common, "127.0.0.1:8080"),
@@ -27,7 +28,18 @@ static const config_var es_config[] = {
      "postgres://... or postgresql://... (libpq), or sqlite:PATH", 0, 0, NULL, &es_db_url},
     {"ESKIT_DB_POOL_SIZE", CONFIG_INT, "16", "database connections for readers", 1, 512, NULL,
      &es_pool_size},
+    {"ESKIT_HTTP_LOOPS", CONFIG_INT, "8",
+     "event-loop threads for the HTTP connections; 0: a thread per connection", 0, 256, NULL,
+     &es_http_loops},
 };
+
+/* Short reads run on an event loop only when a pooled connection is open
+ * and free: opening one (or waiting for one) is left to worker threads. */
+static bool es_quick_ok(void *ctx)
+{
+    es_app *app = ctx;
+    return db_pool_has_idle(app->pool);
+}
 
 /* /readyz: the database answers. */
 static bool es_ready(void *ctx, err *e)
@@ -101,6 +113,8 @@ int main(int argc, char **argv)
      * CRUD store wraps documents of HTTP_MAX_DEPTH levels in a few of its
      * own. SQLite's JSON functions, which read every append, stop near 2000. */
     es_common.max_depth = 2 * HTTP_MAX_DEPTH;
+    es_common.loops = (int)es_http_loops;
+    es_common.quick_ok = es_quick_ok;
     server = service_http_start("event-store", &es_common, es_routes, es_nroutes, &app, es_ready,
                                 app.metrics);
     if (!server)

@@ -149,10 +149,10 @@ static void fake_logs(http_req *r)
 static void fake_readyz_v1(http_req *r) { http_reply_json(r, 200, json_object()); }
 
 static const http_route fake_routes[] = {
-    {"GET", "/v1/consumers/{id}", fake_consumer_get},
-    {"PUT", "/v1/consumers/{id}", fake_consumer_put},
-    {"GET", "/v1/logs", fake_logs},
-    {"GET", "/v1/unused", fake_readyz_v1},
+    {"GET", "/v1/consumers/{id}", fake_consumer_get, HTTP_RUN_WORKER},
+    {"PUT", "/v1/consumers/{id}", fake_consumer_put, HTTP_RUN_WORKER},
+    {"GET", "/v1/logs", fake_logs, HTTP_RUN_WORKER},
+    {"GET", "/v1/unused", fake_readyz_v1, HTTP_RUN_WORKER},
 };
 
 static http_server *srv;

@@ -2,8 +2,9 @@
  * test_http_client.c - the libcurl client (common/http_client.c) against a
  * tiny server made with common/http_server.h on a free loopback port: JSON
  * in and out, statuses, ETag, If-Match and token forwarding, time-outs,
- * unreachable ports, one client shared by several threads, and connection
- * reuse (counted by a raw TCP server).
+ * unreachable ports, one client shared by several threads, connection
+ * reuse (counted by a raw TCP server), and answers deferred by inline
+ * handlers and given from another thread (http_req_defer / http_req_wake).
  */
 #include <criterion/criterion.h>
 
@@ -79,27 +80,55 @@ static void srv_text(http_req *r)
     http_reply_json_text(r, 200, text, strlen(text));
 }
 
+/* On the loop: parks the request and has another thread wake it; the
+ * answer is given on the event loop (or on the connection's thread), from
+ * the request's query. */
+static void srv_deferred_resume(http_req *r, void *ctx)
+{
+    (void)ctx;
+    const char *q = http_req_query(r, "q");
+    http_reply_json(r, 200, json_pack("{s:s, s:b}", "q", q ? q : "", "deferred", 1));
+}
+
+static void *srv_deferred_waker(void *arg)
+{
+    usleep(2000);
+    http_req_wake(arg); /* the request is not ours any more */
+    return NULL;
+}
+
+static void srv_deferred(http_req *r)
+{
+    pthread_t t;
+    http_req_defer(r, srv_deferred_resume, NULL);
+    if (pthread_create(&t, NULL, srv_deferred_waker, r) != 0) {
+        http_req_wake(r);
+        return;
+    }
+    pthread_detach(t);
+}
+
 static const http_route srv_routes[] = {
-    {"GET", "/v1/echo", srv_echo},
-    {"POST", "/v1/echo", srv_echo},
-    {"PUT", "/v1/echo", srv_echo},
-    {"DELETE", "/v1/echo", srv_echo},
-    {"GET", "/v1/status/{code}", srv_status},
-    {"GET", "/v1/etag", srv_etag},
-    {"GET", "/v1/slow", srv_slow},
-    {"GET", "/v1/text", srv_text},
+    {"GET", "/v1/deferred", srv_deferred, HTTP_RUN_LOOP},
+    {"GET", "/v1/echo", srv_echo, HTTP_RUN_WORKER},
+    {"POST", "/v1/echo", srv_echo, HTTP_RUN_WORKER},
+    {"PUT", "/v1/echo", srv_echo, HTTP_RUN_WORKER},
+    {"DELETE", "/v1/echo", srv_echo, HTTP_RUN_WORKER},
+    {"GET", "/v1/status/{code}", srv_status, HTTP_RUN_WORKER},
+    {"GET", "/v1/etag", srv_etag, HTTP_RUN_WORKER},
+    {"GET", "/v1/slow", srv_slow, HTTP_RUN_WORKER},
+    {"GET", "/v1/text", srv_text, HTTP_RUN_WORKER},
 };
 
 static http_server *srv;
 static metrics *srv_metrics;
 static char srv_url[64];
 
-static void setup(void)
+/* A server of srv_routes with `loops` event loops (0: a thread per
+ * connection); its base URL goes to url. */
+static http_server *start_server(int loops, metrics *m, char *url, size_t urlsz)
 {
     err e = ERR_INIT;
-    log_init("test", false, LOG_ERROR);
-    srv_metrics = metrics_new();
-    cr_assert_not_null(srv_metrics);
     http_server_config cfg = {
         .service = "test",
         .listen = "127.0.0.1:0",
@@ -107,11 +136,21 @@ static void setup(void)
         .max_body = 1 << 20,
         .routes = srv_routes,
         .nroutes = sizeof srv_routes / sizeof srv_routes[0],
-        .metrics = srv_metrics,
+        .metrics = m,
+        .loops = loops,
     };
-    srv = http_server_start(&cfg, &e);
-    cr_assert_not_null(srv, "%s", e.message);
-    snprintf(srv_url, sizeof srv_url, "http://127.0.0.1:%d/", http_server_port(srv));
+    http_server *s = http_server_start(&cfg, &e);
+    cr_assert_not_null(s, "%s", e.message);
+    snprintf(url, urlsz, "http://127.0.0.1:%d/", http_server_port(s));
+    return s;
+}
+
+static void setup(void)
+{
+    log_init("test", false, LOG_ERROR);
+    srv_metrics = metrics_new();
+    cr_assert_not_null(srv_metrics);
+    srv = start_server(2, srv_metrics, srv_url, sizeof srv_url);
 }
 
 static void teardown(void)
@@ -342,6 +381,7 @@ Test(http_client, escape)
 /* One client, several threads, many calls each. */
 typedef struct worker {
     http_client *c;
+    const char *path; /* "/v1/echo" or "/v1/deferred" */
     int ok;
 } worker;
 
@@ -352,7 +392,7 @@ static void *worker_run(void *arg)
         char path[64];
         http_resp r;
         err e = ERR_INIT;
-        snprintf(path, sizeof path, "/v1/echo?q=%d", i);
+        snprintf(path, sizeof path, "%s?q=%d", w->path, i);
         http_call call = {.method = "GET", .path = path};
         if (!http_client_do(w->c, &call, &r, &e)) {
             err_clear(&e);
@@ -368,21 +408,50 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
-Test(http_client, shared_by_threads)
+/* N threads share one client, each making 50 calls to `path`; every call
+ * must come back 200 with its own query. */
+static void run_workers(const char *url, const char *path)
 {
-    http_client *c = client();
+    http_client *c = http_client_new(url, TOKEN, 5000);
+    cr_assert_not_null(c);
     enum { N = 8 };
     pthread_t t[N];
     worker w[N];
     for (int i = 0; i < N; i++) {
-        w[i] = (worker){.c = c};
+        w[i] = (worker){.c = c, .path = path};
         cr_assert_eq(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
     }
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
-        cr_assert_eq(w[i].ok, 50, "thread %d: %d of 50", i, w[i].ok);
+        cr_assert_eq(w[i].ok, 50, "%s, thread %d: %d of 50", path, i, w[i].ok);
     }
     http_client_free(c);
+}
+
+Test(http_client, shared_by_threads)
+{
+    run_workers(srv_url, "/v1/echo");
+}
+
+/* Many requests parked at once, each woken by a thread of its own, each
+ * answered with its own query: no answer lost, swapped or doubled. */
+Test(http_client, deferred_answers)
+{
+    run_workers(srv_url, "/v1/deferred");
+}
+
+/* The same on a server with a thread per connection, where the
+ * connection's thread waits for the wake instead. */
+Test(http_client, deferred_answers_thread_per_connection)
+{
+    char url[64];
+    metrics *m = metrics_new();
+    cr_assert_not_null(m);
+    http_server *s = start_server(0, m, url, sizeof url);
+    run_workers(url, "/v1/echo");
+    run_workers(url, "/v1/deferred");
+    http_server_stop(s, 2000);
+    metrics_free(m);
 }
 
 /* A raw HTTP/1.1 server that answers every request with {} and counts the

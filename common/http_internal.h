@@ -1,0 +1,105 @@
+/*
+ * http_internal.h - what http_server.c and http_workers.c share: the server
+ * and request structs and the worker pool (private to the HTTP server).
+ */
+#ifndef ESKIT_HTTP_INTERNAL_H
+#define ESKIT_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "buf.h"
+#include "http_route.h"
+#include "http_server.h"
+
+#define HTTP_MAX_HEADERS 8
+
+typedef struct http_pool http_pool;
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_server_config cfg;
+    http_router *router;
+    metrics_family *m_requests;
+    metrics_family *m_duration;
+    atomic_int inflight;  /* requests between first call and completion */
+    atomic_int suspended; /* connections suspended by us, not yet resumed */
+    bool loop;            /* event loops (cfg.loops > 0), else a thread per connection */
+    http_pool *pool;      /* the workers behind the loops */
+    /* With a thread per connection: deferred requests wait here to be woken. */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv;
+    int port;
+};
+
+typedef void (*http_resume_fn)(http_req *r, void *ctx);
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    double t0;
+    buf body;
+    bool too_large;
+    bool started;  /* dispatched (or handed to a worker) */
+    bool recorded; /* counted in the request metrics */
+    http_match match;
+    json_t *json;
+    /* a deferred answer (http_req_defer) */
+    http_resume_fn resume;
+    void *resume_ctx;
+    atomic_bool woken;
+    /* the worker queue */
+    http_req *next;
+    /* a stream response's pump, run by the worker after the handler */
+    struct http_stream *stream;
+    /* the response */
+    struct MHD_Response *resp;
+    int status;
+    size_t bytes_out;
+    int nheaders;
+    char *headers[HTTP_MAX_HEADERS][2];
+};
+
+/* Routing and the handler, with every error of SPEC §2 (http_server.c). */
+void http_dispatch(http_req *r);
+
+/* Suspends / resumes a connection of s, keeping s->suspended: the server
+ * stops only when every connection it suspended has been resumed. */
+static inline void http_conn_suspend(http_server *s, struct MHD_Connection *c)
+{
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(c);
+}
+static inline void http_conn_resume(http_server *s, struct MHD_Connection *c)
+{
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&s->suspended, 1);
+}
+
+/* The worker pool (http_workers.c): threads that run blocking handlers,
+ * as many as requests need at once (up to `max`). */
+http_pool *http_pool_new(int max);
+/* Runs http_dispatch(r) on a worker, then resumes r's connection. The
+ * caller has suspended it. false when no thread could be had, or the pool
+ * is stopping. */
+bool http_pool_submit(http_pool *p, http_req *r);
+/* Refuses new requests (submit returns false), lets running handlers
+ * finish and joins every thread. */
+void http_pool_stop(http_pool *p);
+/* Stops (if not yet done) and frees. */
+void http_pool_free(http_pool *p);
+
+/* With a thread per connection: runs r's deferred answers as they are woken
+ * (on r's thread), until r has its response (http_workers.c). */
+void http_wait_deferred(http_req *r);
+
+/* A stream response for r: with event loops its bytes are pumped from `fill`
+ * by the worker after the handler returned, with a thread per connection
+ * MHD's reader calls fill itself (http_workers.c). NULL on OOM. */
+struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, void *ctx,
+                                          void (*done)(void *ctx));
+
+#endif
