@@ -28,7 +28,7 @@ static const config_var es_config[] = {
      "postgres://... or postgresql://... (libpq), or sqlite:PATH", 0, 0, NULL, &es_db_url},
     {"ESKIT_DB_POOL_SIZE", CONFIG_INT, "16", "database connections for readers", 1, 512, NULL,
      &es_pool_size},
-    {"ESKIT_HTTP_LOOPS", CONFIG_INT, "8",
+    {"ESKIT_HTTP_LOOPS", CONFIG_INT, "4",
      "event-loop threads for the HTTP connections; 0: a thread per connection", 0, 256, NULL,
      &es_http_loops},
 };
