@@ -1,6 +1,7 @@
 /*
  * es_append.c - the committer thread (es_append.h): requests queue their
- * appends (from the HTTP server's event loop, without a thread of their own);
+ * appends (from an event loop of the HTTP server, without a thread of their
+ * own, or from their connection's thread, which then waits);
  * the committer takes every waiting one as a group, runs the group
  * transaction (es_group.c) and wakes each request through its callback.
  *

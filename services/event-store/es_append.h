@@ -1,6 +1,6 @@
 /*
  * es_append.h - the write path: one committer thread that gathers the
- * appends of all request threads into group transactions.
+ * appends of all requests into group transactions.
  *
  * A request hands its validated events to es_append_submit() and is woken
  * when their transaction committed (or failed). The committer takes every
