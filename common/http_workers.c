@@ -3,9 +3,9 @@
  * http_server.c: worker threads, streamed responses, and deferred answers
  * on a server with one thread per connection.
  *
- * The server's one MHD thread reads requests and writes responses for every
- * connection; it must never block. A handler that may block (a database
- * query, a long poll, an HTTP call to another service) runs here instead: the
+ * An event loop reads requests and writes responses for many connections;
+ * it must not wait. A handler that may (a long poll, an HTTP call to
+ * another service, a read without a free connection) runs here instead: the
  * loop suspends the connection and queues the request; a worker runs the
  * handler and resumes the connection, and the loop sends the answer. There
  * are as many workers as requests need at once: a thread is started when
