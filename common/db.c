@@ -384,14 +384,19 @@ void db_pool_free(db_pool *p)
     free(p);
 }
 
-bool db_pool_has_idle(db_pool *p)
+db *db_pool_try_acquire(db_pool *p)
 {
-    bool idle = false;
+    db *d = NULL;
     pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->size && !idle; i++)
-        idle = !p->slots[i].in_use && p->slots[i].conn && db_healthy(p->slots[i].conn);
+    for (int i = 0; i < p->size && !d; i++) {
+        db_slot *slot = &p->slots[i];
+        if (!slot->in_use && slot->conn && db_healthy(slot->conn)) {
+            slot->in_use = true;
+            d = slot->conn;
+        }
+    }
     pthread_mutex_unlock(&p->mu);
-    return idle;
+    return d;
 }
 
 db *db_pool_acquire(db_pool *p, err *e)

@@ -140,7 +140,7 @@ int64_t db_res_int(const db_res *r, size_t row, int col);
 void db_res_free(db_res *r);
 
 /*
- * A pool of connections for request threads. Connections open lazily and a
+ * A pool of connections for request handlers. Connections open lazily and a
  * broken one is replaced on the next acquire, so a service started while its
  * database is down recovers by itself.
  */
@@ -154,8 +154,8 @@ db *db_pool_acquire(db_pool *p, err *e) WUR;
 /* Hands the connection back; a connection that is no longer healthy is
  * closed. */
 void db_pool_release(db_pool *p, db *d);
-/* True when an acquire would now get an open connection at once, without
- * connecting or waiting (another thread may take it first). */
-bool db_pool_has_idle(db_pool *p);
+/* An open, healthy connection that nobody uses, or NULL: never connects,
+ * never waits. Hand it back with db_pool_release(). */
+db *db_pool_try_acquire(db_pool *p);
 
 #endif

@@ -244,28 +244,6 @@ void http_reply_stream(http_req *r, int status, const char *content_type,
         MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
 }
 
-void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx)
-{
-    r->resume = resume;
-    r->resume_ctx = ctx;
-    if (r->srv->loop) /* park the connection */
-        http_conn_suspend(r->srv, r->conn);
-}
-
-void http_req_wake(http_req *r)
-{
-    http_server *s = r->srv;
-    if (s->loop) {
-        atomic_store(&r->woken, true);
-        http_conn_resume(s, r->conn);
-        return;
-    }
-    pthread_mutex_lock(&s->wake_mu);
-    atomic_store(&r->woken, true);
-    pthread_cond_broadcast(&s->wake_cv);
-    pthread_mutex_unlock(&s->wake_mu);
-}
-
 /* ------------------------------------------------------------------------ */
 /* built-in endpoints                                                       */
 
@@ -361,7 +339,7 @@ static const http_route *http_route_req(http_req *r)
 void http_dispatch(http_req *r)
 {
     r->match.route->handler(r);
-    if (!r->resp && !r->resume)
+    if (!r->resp && !r->resume && !r->to_worker)
         http_reply_error(r, ERR_INTERNAL, "the handler produced no response");
 }
 
@@ -392,6 +370,8 @@ static void http_record(http_req *r)
 static enum MHD_Result http_queue(http_req *r)
 {
     http_record(r);
+    if (atomic_load(&r->srv->stopping)) /* let kept-alive clients go */
+        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
     MHD_destroy_response(r->resp);
     r->resp = NULL;
@@ -459,6 +439,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return r->resp ? http_queue(r) : MHD_YES;
     }
     r->started = true;
+    if (atomic_load(&s->stopping)) {
+        http_reply_error(r, ERR_UNAVAILABLE, "the service is stopping; try another replica");
+        return http_queue(r);
+    }
     const http_route *route = http_route_req(r);
     if (!route)
         return http_queue(r);
@@ -467,14 +451,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         http_wait_deferred(r);
         return http_queue(r);
     }
-    if (route->run == HTTP_RUN_LOOP ||
-        (route->run == HTTP_RUN_QUICK && (!s->cfg.quick_ok || s->cfg.quick_ok(s->cfg.app)))) {
+    if (route->run != HTTP_RUN_WORKER) {
+        r->on_loop = true;
         http_dispatch(r);
-        return r->resp ? http_queue(r) : MHD_YES; /* else deferred: suspended */
+        r->on_loop = false;
+        if (!r->to_worker)
+            return r->resp ? http_queue(r) : MHD_YES; /* else deferred: suspended */
+        r->to_worker = false; /* a quick read that would wait: on to a worker */
     }
-    http_conn_suspend(s, conn);
+    MHD_suspend_connection(conn);
     if (!http_pool_submit(s->pool, r)) {
-        http_conn_resume(s, conn);
+        MHD_resume_connection(conn);
         http_reply_error(r, ERR_UNAVAILABLE, "the server has no thread for this request (out of threads, or stopping); try again");
         return http_queue(r);
     }
@@ -613,33 +600,32 @@ fail:
 
 int http_server_port(const http_server *s) { return s->port; }
 
-void http_server_stop(http_server *s, int grace_ms)
+bool http_server_stop(http_server *s, int grace_ms)
 {
     if (!s)
-        return;
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+        return true;
+    atomic_store(&s->stopping, true);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon); /* closed after MHD_stop_daemon */
     double until = timefmt_mono() + grace_ms / 1000.0;
     while (atomic_load(&s->inflight) > 0 && timefmt_mono() < until)
         usleep(10 * 1000);
-    /* Handlers still running finish; then no worker will resume a connection. */
-    http_pool_stop(s->pool);
-    /* MHD refuses to stop with a suspended connection: one deferred answer
-     * may still be on its way (a commit). Past that, leave the daemon be:
-     * the process is ending. */
-    until = timefmt_mono() + 5.0;
-    while (atomic_load(&s->suspended) > 0 && timefmt_mono() < until)
-        usleep(10 * 1000);
-    if (atomic_load(&s->suspended) > 0) {
-        log_error("http: %d connections still suspended; not stopping the server thread",
-                  atomic_load(&s->suspended));
-        return;
+    /* With event loops, a request in flight may hold a suspended connection
+     * (MHD aborts when stopped with one) or a worker that waits for its
+     * client. Requests that start from now on are turned away at once and
+     * never suspend, so once none is in flight none will be. */
+    if (s->loop && atomic_load(&s->inflight) > 0) {
+        log_error("http: %d requests still in flight after %d ms; leaving them to the end of "
+                  "the process", atomic_load(&s->inflight), grace_ms);
+        return false;
     }
+    http_pool_stop(s->pool);
     MHD_stop_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     http_pool_free(s->pool);
     http_router_free(s->router);
     pthread_mutex_destroy(&s->wake_mu);
     pthread_cond_destroy(&s->wake_cv);
     free(s);
+    return true;
 }

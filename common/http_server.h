@@ -43,9 +43,10 @@ typedef void (*http_handler)(http_req *req);
  * thread per connection, every handler runs on its connection's thread). */
 typedef enum http_run {
     HTTP_RUN_WORKER = 0, /* may block for long: long polls, SSE, writes, other services */
-    HTTP_RUN_QUICK,      /* a short read: on the loop when cfg.quick_ok says a database
-                          * connection is free (nothing to open, nothing to wait for),
-                          * else on a worker. It must not stream. */
+    HTTP_RUN_QUICK,      /* a short read: starts on the loop; when it would have to wait
+                          * (no open database connection free, service_req_db), it hands
+                          * itself to a worker (http_req_to_worker) and runs again there
+                          * from the start. It must not stream. */
     HTTP_RUN_LOOP,       /* never blocks: answers at once, or defers (http_req_defer).
                           * It must not stream. */
 } http_run;
@@ -71,21 +72,23 @@ typedef struct http_server_config {
     metrics *metrics; /* the service's registry; the server adds its own families */
     /* Event-loop threads; 0: one thread per connection. */
     int loops;
-    /* With loops: may an HTTP_RUN_QUICK handler run on the loop now? (NULL:
-     * always.) Called on the loop: must not block. */
-    bool (*quick_ok)(void *app);
 } http_server_config;
 
 /* The nesting a JSON request body may have unless the service says
- * otherwise: far more than documents need, and far below what the stores
- * can keep (SQLite's JSON functions stop near 2000 levels). */
+ * otherwise: far more than documents need, and below what the stores can
+ * keep (SQLite's JSON functions refuse more than 1000 levels). */
 #define HTTP_MAX_DEPTH 512
 
 /* Binds and starts serving. NULL with e set when the address is bad or busy. */
 http_server *http_server_start(const http_server_config *cfg, err *e) WUR;
-/* Stops accepting, lets requests in flight finish (at most grace_ms), then
- * closes every connection and frees the server. */
-void http_server_stop(http_server *s, int grace_ms);
+/* Stops accepting, turns new requests away (503, and every answer closes
+ * its connection), lets requests in flight finish (at most grace_ms), then
+ * closes every connection and frees the server: true. With event loops,
+ * requests still in flight after grace_ms (a parked append, a stream to a
+ * client that does not read) cannot be cut short: then nothing is stopped
+ * or freed, and false tells the caller to leave what handlers use alone
+ * and end the process. */
+bool http_server_stop(http_server *s, int grace_ms);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server *s);
 
@@ -148,5 +151,11 @@ void http_reply_stream(http_req *r, int status, const char *content_type,
  */
 void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx);
 void http_req_wake(http_req *r);
+
+/* For an HTTP_RUN_QUICK handler that finds it would have to wait: true when
+ * it runs on an event loop and has been handed to a worker (it must return
+ * at once, without an answer; it runs again there from the start); false
+ * when it already may wait (a worker, or a thread per connection). */
+bool http_req_to_worker(http_req *r);
 
 #endif

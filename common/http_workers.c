@@ -1,7 +1,7 @@
 /*
  * http_workers.c - where handlers run besides the event loops of
  * http_server.c: worker threads, streamed responses, and deferred answers
- * on a server with one thread per connection.
+ * (parked on a loop, or waited for on a connection's own thread).
  *
  * An event loop reads requests and writes responses for many connections;
  * it must not wait. A handler that may (a long poll, an HTTP call to
@@ -43,7 +43,6 @@ typedef struct http_stream {
     http_stream_fill fill;
     void *ctx;
     void (*done)(void *ctx);
-    http_server *srv;
     struct MHD_Connection *conn;
     char *buf;
     size_t off, len; /* buf[off, len) is waiting to be sent */
@@ -88,7 +87,7 @@ static ssize_t http_stream_reader(void *cls, uint64_t pos, char *out, size_t max
     }
     /* Nothing yet: park the connection until the pump has bytes. */
     s->waiting = true;
-    http_conn_suspend(s->srv, s->conn);
+    MHD_suspend_connection(s->conn);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -152,7 +151,6 @@ struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, vo
     s->fill = fill;
     s->ctx = ctx;
     s->done = done;
-    s->srv = r->srv;
     s->conn = r->conn;
     s->refs = 2;
     struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -184,7 +182,7 @@ static void http_stream_pump(http_stream *s)
         end = s->eof || s->gone;
         if (s->waiting) {
             s->waiting = false;
-            http_conn_resume(s->srv, s->conn);
+            MHD_resume_connection(s->conn);
         }
         pthread_mutex_unlock(&s->mu);
     }
@@ -193,7 +191,7 @@ static void http_stream_pump(http_stream *s)
         s->eof = true;
         if (s->waiting) {
             s->waiting = false;
-            http_conn_resume(s->srv, s->conn);
+            MHD_resume_connection(s->conn);
         }
         pthread_mutex_unlock(&s->mu);
     }
@@ -204,8 +202,40 @@ static void http_stream_pump(http_stream *s)
 }
 
 /* ------------------------------------------------------------------------ */
-/* deferred answers with a thread per connection                           */
+/* deferred answers, and quick reads that go to a worker                   */
 
+void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx)
+{
+    r->resume = resume;
+    r->resume_ctx = ctx;
+    if (r->srv->loop) /* park the connection */
+        MHD_suspend_connection(r->conn);
+}
+
+bool http_req_to_worker(http_req *r)
+{
+    if (!r->on_loop || r->match.route->run != HTTP_RUN_QUICK)
+        return false;
+    r->to_worker = true;
+    return true;
+}
+
+void http_req_wake(http_req *r)
+{
+    http_server *s = r->srv;
+    if (s->loop) {
+        atomic_store(&r->woken, true);
+        MHD_resume_connection(r->conn);
+        return;
+    }
+    pthread_mutex_lock(&s->wake_mu);
+    atomic_store(&r->woken, true);
+    pthread_cond_broadcast(&s->wake_cv);
+    pthread_mutex_unlock(&s->wake_mu);
+}
+
+/* With a thread per connection (one condition for all: deferring is rare
+ * there, the event store's appends with ESKIT_HTTP_LOOPS=0). */
 void http_wait_deferred(http_req *r)
 {
     http_server *s = r->srv;
@@ -233,7 +263,7 @@ static void http_worker_run(http_req *r)
 {
     http_dispatch(r);
     http_stream *s = r->stream;
-    http_conn_resume(r->srv, r->conn);
+    MHD_resume_connection(r->conn);
     if (s)
         http_stream_pump(s);
 }
@@ -289,10 +319,12 @@ bool http_pool_submit(http_pool *p, http_req *r)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, (size_t)4 << 20);
+        /* Without a new thread the request would wait for a busy one,
+         * maybe a stream's that lasts as long as its client: refuse it. */
         if (p->threads < p->max &&
             pthread_create(&p->tids[p->threads], &attr, http_worker_main, p) == 0)
             p->threads++;
-        else if (p->threads == 0)
+        else
             ok = false;
         pthread_attr_destroy(&attr);
     }

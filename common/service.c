@@ -47,8 +47,11 @@ bool service_db_ready(db_pool *pool, size_t ping, err *e)
 
 db *service_req_db(http_req *r, db_pool *pool)
 {
+    db *d = db_pool_try_acquire(pool);
+    if (d || http_req_to_worker(r)) /* NULL: it runs again on a worker */
+        return d;
     err e = ERR_INIT;
-    db *d = db_pool_acquire(pool, &e);
+    d = db_pool_acquire(pool, &e);
     if (!d)
         http_reply_err(r, &e);
     err_clear(&e);
@@ -78,7 +81,6 @@ http_server *service_http_start(const char *service, const service_common *c,
         .max_body = (size_t)c->max_body,
         .max_depth = c->max_depth,
         .loops = c->loops,
-        .quick_ok = c->quick_ok,
         .routes = routes,
         .nroutes = nroutes,
         .app = app,

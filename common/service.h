@@ -23,7 +23,6 @@ typedef struct service_common {
      * 0 is HTTP_MAX_DEPTH; 0 loops is a thread per connection. */
     int max_depth;
     int loops;
-    bool (*quick_ok)(void *app);
 } service_common;
 
 /* The config_var entries every service has; `c` is a service_common. */
@@ -51,7 +50,10 @@ void service_db_warm(db_pool *pool);
 bool service_db_ready(db_pool *pool, size_t ping, err *e) WUR;
 
 /* For handlers: a pooled connection, or NULL after replying 503 (the caller
- * just returns). Hand it back with db_pool_release(). */
+ * just returns). Hand it back with db_pool_release(). An HTTP_RUN_QUICK
+ * handler on an event loop gets an open connection that is free, or NULL
+ * and is handed to a worker (http_req_to_worker): the caller just returns
+ * there too, and runs again on the worker. */
 db *service_req_db(http_req *r, db_pool *pool) WUR;
 /* For handlers: the path parameter `name` checked as an id (SPEC §2), or
  * NULL after replying 400. Borrowed from the request. */

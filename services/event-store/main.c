@@ -17,6 +17,8 @@
 #include "log.h"
 #include "service.h"
 
+#define ES_MAX_DEPTH 900 /* JSON nesting of a request body; see main() */
+
 static service_common es_common;
 static const char *es_db_url;
 static int64_t es_pool_size;
@@ -33,13 +35,6 @@ static const config_var es_config[] = {
      &es_http_loops},
 };
 
-/* Short reads run on an event loop only when a pooled connection is open
- * and free: opening one (or waiting for one) is left to worker threads. */
-static bool es_quick_ok(void *ctx)
-{
-    es_app *app = ctx;
-    return db_pool_has_idle(app->pool);
-}
 
 /* /readyz: the database answers. */
 static bool es_ready(void *ctx, err *e)
@@ -111,10 +106,11 @@ int main(int argc, char **argv)
 
     /* 3. HTTP. Bodies may nest deeper than the other services allow: the
      * CRUD store wraps documents of HTTP_MAX_DEPTH levels in a few of its
-     * own. SQLite's JSON functions, which read every append, stop near 2000. */
-    es_common.max_depth = 2 * HTTP_MAX_DEPTH;
+     * own. SQLite's JSON functions, which read every append two levels
+     * deeper than it came, refuse more than 1000 levels (2000 before SQLite
+     * 3.42). */
+    es_common.max_depth = ES_MAX_DEPTH;
     es_common.loops = (int)es_http_loops;
-    es_common.quick_ok = es_quick_ok;
     server = service_http_start("event-store", &es_common, es_routes, es_nroutes, &app, es_ready,
                                 app.metrics);
     if (!server)
@@ -130,7 +126,11 @@ out:
     /* Wake long polls and streams so that they answer and end. */
     if (app.log_watch)
         watch_stop(app.log_watch);
-    http_server_stop(server, 10000);
+    if (!http_server_stop(server, 10000)) {
+        /* Requests still use the committer and the pool: leave them be. */
+        err_clear(&e);
+        return rc;
+    }
     es_listener_stop(listener);
     es_committer_stop(app.committer);
     db_pool_free(app.pool);

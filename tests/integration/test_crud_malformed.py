@@ -271,7 +271,7 @@ CASES = [
     Case("unknown_sub_path", "GET", S + "/nope", status=404),
     Case("unknown_deep_path", "GET", H + "/x/y", status=404),
     # nesting: 512 levels at most in a body (the event store wraps documents
-    # in a few levels more and stores up to 1024)
+    # in a few levels more and stores up to 900)
     Case("deep_document", "POST", C, b'{"payload":{"d":' + b"[" * 600 + b"]" * 600 + b"}}",
          msg="at most 512"),
     Case("deep_document_put", "PUT", S,

@@ -155,7 +155,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    http_server_stop(srv, 2000);
+    cr_assert(http_server_stop(srv, 2000));
     metrics_free(srv_metrics);
 }
 
@@ -450,7 +450,7 @@ Test(http_client, deferred_answers_thread_per_connection)
     http_server *s = start_server(0, m, url, sizeof url);
     run_workers(url, "/v1/echo");
     run_workers(url, "/v1/deferred");
-    http_server_stop(s, 2000);
+    cr_assert(http_server_stop(s, 2000));
     metrics_free(m);
 }
 
