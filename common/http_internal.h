@@ -23,7 +23,10 @@ struct http_server {
     http_router *router;
     metrics_family *m_requests;
     metrics_family *m_duration;
-    atomic_int inflight;  /* requests between first call and completion */
+    atomic_int inflight;   /* requests between first call and completion */
+    atomic_int dispatched; /* ... of them, those past the routing (may hold a
+                            * suspended connection, a worker, a stream) */
+    atomic_int suspended;  /* suspensions not yet undone by a finished resume */
     bool loop;            /* event loops (cfg.loops > 0), else a thread per connection */
     atomic_bool stopping; /* http_server_stop began: new requests are turned away */
     http_pool *pool;      /* the workers behind the loops */
@@ -44,6 +47,7 @@ struct http_req {
     buf body;
     bool too_large;
     bool started;  /* dispatched (or handed to a worker) */
+    bool dispatched; /* counted in srv->dispatched */
     bool on_loop;   /* its handler is running on an event loop */
     bool to_worker; /* ... and asked to run on a worker instead */
     bool recorded; /* counted in the request metrics */
@@ -67,6 +71,21 @@ struct http_req {
 
 /* Routing and the handler, with every error of SPEC §2 (http_server.c). */
 void http_dispatch(http_req *r);
+
+/* Suspends / resumes a connection of s, keeping s->suspended. The count
+ * drops only once MHD_resume_connection has returned: until then the
+ * resuming thread (the committer, a worker) still uses MHD, and
+ * http_server_stop waits for it. */
+static inline void http_conn_suspend(http_server *s, struct MHD_Connection *c)
+{
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(c);
+}
+static inline void http_conn_resume(http_server *s, struct MHD_Connection *c)
+{
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&s->suspended, 1);
+}
 
 /* The worker pool (http_workers.c): threads that run blocking handlers,
  * as many as requests need at once (up to `max`). */

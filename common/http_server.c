@@ -439,6 +439,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return r->resp ? http_queue(r) : MHD_YES;
     }
     r->started = true;
+    /* Counted before the flag is read (http_server_stop does the reverse):
+     * a request either sees the flag, or is waited for. */
+    r->dispatched = true;
+    atomic_fetch_add(&s->dispatched, 1);
     if (atomic_load(&s->stopping)) {
         http_reply_error(r, ERR_UNAVAILABLE, "the service is stopping; try another replica");
         return http_queue(r);
@@ -459,9 +463,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
             return r->resp ? http_queue(r) : MHD_YES; /* else deferred: suspended */
         r->to_worker = false; /* a quick read that would wait: on to a worker */
     }
-    MHD_suspend_connection(conn);
+    http_conn_suspend(s, conn);
     if (!http_pool_submit(s->pool, r)) {
-        MHD_resume_connection(conn);
+        http_conn_resume(s, conn);
         http_reply_error(r, ERR_UNAVAILABLE, "the server has no thread for this request (out of threads, or stopping); try again");
         return http_queue(r);
     }
@@ -487,8 +491,11 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         free(r->headers[i][1]);
     }
     http_match_free(&r->match);
+    bool dispatched = r->dispatched;
     free(r);
     *con_cls = NULL;
+    if (dispatched)
+        atomic_fetch_sub(&s->dispatched, 1);
     atomic_fetch_sub(&s->inflight, 1);
 }
 
@@ -605,17 +612,28 @@ bool http_server_stop(http_server *s, int grace_ms)
     if (!s)
         return true;
     atomic_store(&s->stopping, true);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon); /* closed after MHD_stop_daemon */
+    /* Stop accepting (the socket is closed after MHD_stop_daemon). Not with
+     * event loops: there MHD 0.9.75 takes the listen socket out of a loop's
+     * epoll set both in MHD_quiesce_daemon and on the loop itself, and
+     * panics when the second removal fails (seen in CI). New connections
+     * are then answered 503 and closed, like new requests. */
+    MHD_socket fd = s->loop ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(s->daemon);
+    /* With event loops, a dispatched request may hold a suspended
+     * connection (MHD aborts when stopped with one), a worker, or a stream;
+     * and a thread that resumes a connection uses MHD until its resume
+     * returns. Requests dispatched from now on are turned away at once and
+     * never suspend: once none is left and no resume is under way, none
+     * will be. A request still reading its body holds nothing: MHD closes
+     * it. With a thread per connection, MHD_stop_daemon waits for the
+     * connections' threads itself: wait for every request a while. */
+    atomic_int *busy = s->loop ? &s->dispatched : &s->inflight;
     double until = timefmt_mono() + grace_ms / 1000.0;
-    while (atomic_load(&s->inflight) > 0 && timefmt_mono() < until)
+    while ((atomic_load(busy) > 0 || atomic_load(&s->suspended) > 0) &&
+           timefmt_mono() < until)
         usleep(10 * 1000);
-    /* With event loops, a request in flight may hold a suspended connection
-     * (MHD aborts when stopped with one) or a worker that waits for its
-     * client. Requests that start from now on are turned away at once and
-     * never suspend, so once none is in flight none will be. */
-    if (s->loop && atomic_load(&s->inflight) > 0) {
+    if (s->loop && (atomic_load(busy) > 0 || atomic_load(&s->suspended) > 0)) {
         log_error("http: %d requests still in flight after %d ms; leaving them to the end of "
-                  "the process", atomic_load(&s->inflight), grace_ms);
+                  "the process", atomic_load(busy), grace_ms);
         return false;
     }
     http_pool_stop(s->pool);

@@ -43,6 +43,7 @@ typedef struct http_stream {
     http_stream_fill fill;
     void *ctx;
     void (*done)(void *ctx);
+    http_server *srv;
     struct MHD_Connection *conn;
     char *buf;
     size_t off, len; /* buf[off, len) is waiting to be sent */
@@ -87,7 +88,7 @@ static ssize_t http_stream_reader(void *cls, uint64_t pos, char *out, size_t max
     }
     /* Nothing yet: park the connection until the pump has bytes. */
     s->waiting = true;
-    MHD_suspend_connection(s->conn);
+    http_conn_suspend(s->srv, s->conn);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -151,6 +152,7 @@ struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, vo
     s->fill = fill;
     s->ctx = ctx;
     s->done = done;
+    s->srv = r->srv;
     s->conn = r->conn;
     s->refs = 2;
     struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -182,7 +184,7 @@ static void http_stream_pump(http_stream *s)
         end = s->eof || s->gone;
         if (s->waiting) {
             s->waiting = false;
-            MHD_resume_connection(s->conn);
+            http_conn_resume(s->srv, s->conn);
         }
         pthread_mutex_unlock(&s->mu);
     }
@@ -191,7 +193,7 @@ static void http_stream_pump(http_stream *s)
         s->eof = true;
         if (s->waiting) {
             s->waiting = false;
-            MHD_resume_connection(s->conn);
+            http_conn_resume(s->srv, s->conn);
         }
         pthread_mutex_unlock(&s->mu);
     }
@@ -209,7 +211,7 @@ void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *c
     r->resume = resume;
     r->resume_ctx = ctx;
     if (r->srv->loop) /* park the connection */
-        MHD_suspend_connection(r->conn);
+        http_conn_suspend(r->srv, r->conn);
 }
 
 bool http_req_to_worker(http_req *r)
@@ -225,7 +227,7 @@ void http_req_wake(http_req *r)
     http_server *s = r->srv;
     if (s->loop) {
         atomic_store(&r->woken, true);
-        MHD_resume_connection(r->conn);
+        http_conn_resume(r->srv, r->conn);
         return;
     }
     pthread_mutex_lock(&s->wake_mu);
@@ -263,7 +265,7 @@ static void http_worker_run(http_req *r)
 {
     http_dispatch(r);
     http_stream *s = r->stream;
-    MHD_resume_connection(r->conn);
+    http_conn_resume(r->srv, r->conn);
     if (s)
         http_stream_pump(s);
 }

@@ -15,7 +15,7 @@
 
 typedef struct es_app {
     const char *db_url;
-    db_pool *pool;           /* connections for reads (appends: the committer's own) */
+    db_pool *pool;           /* connections for handlers (appends: the committer's own) */
     es_committer *committer; /* the write path */
     watch *log_watch;        /* bumped when the log may have grown */
     metrics *metrics;

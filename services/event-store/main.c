@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "es_app.h"
@@ -60,7 +61,7 @@ static void es_collect(void *ctx)
 
 int main(int argc, char **argv)
 {
-    es_app app = {0};
+    static es_app app; /* handlers may outlive main's frame (see the end) */
     es_listener *listener = NULL;
     http_server *server = NULL;
     err e = ERR_INIT;
@@ -127,9 +128,10 @@ out:
     if (app.log_watch)
         watch_stop(app.log_watch);
     if (!http_server_stop(server, 10000)) {
-        /* Requests still use the committer and the pool: leave them be. */
-        err_clear(&e);
-        return rc;
+        /* Requests still use the committer and the pool: end the process
+         * under them, without freeing or running exit handlers. */
+        fflush(NULL);
+        _exit(rc);
     }
     es_listener_stop(listener);
     es_committer_stop(app.committer);

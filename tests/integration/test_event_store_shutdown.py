@@ -5,6 +5,7 @@ it away (503, or a closed connection), and every append it acknowledged is
 there after a restart on the same database."""
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -70,3 +71,47 @@ def test_sigterm_under_append_load(backend, services):
         have = [e["originator"]["version"] for e in r.json["events"]] if r.status == 200 else []
         missing = set(w.acked) - set(have)
         assert not missing, f"{w.oid}: acknowledged versions {sorted(missing)} are missing"
+
+
+def test_sigterm_with_a_stalled_upload(backend, services):
+    """A request still sending its body holds nothing of the service: the
+    event store stops at once, and cleanly, without waiting for it."""
+    es = services("event-store", {"ESKIT_DATABASE_URL": backend()})
+    assert es.wait_ready(), es.log()
+    s = socket.create_connection(("127.0.0.1", es.port))
+    s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100\r\n\r\n{\"ori")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    rc = es.stop(timeout=GRACE + 15)
+    took = time.monotonic() - t0
+    s.close()
+    assert rc == 0, es.log()
+    assert took < 3, f"stopping took {took:.1f}s:\n{es.log()}"
+    assert "still in flight" not in es.log()
+
+
+def test_sigterm_with_an_sse_client_that_does_not_read(backend, services):
+    """A stream whose client stops reading cannot end by itself: the event
+    store gives it the grace period, then ends without waiting longer."""
+    url = backend()
+    es = services("event-store", {"ESKIT_DATABASE_URL": url})
+    assert es.wait_ready(), es.log()
+    c = Client(es.url)
+    big = "x" * 4000
+    for n in range(40):
+        r = c.post("/v1/events", {"events": [
+            {"originator": {"id": f"sse-{n}-{i}"}, "event_type": "T.Big",
+             "payload": {"b": big}} for i in range(50)]})
+        assert r.status == 201, r
+    s = socket.create_connection(("127.0.0.1", es.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET /v1/logs/stream?from_id=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(1.0)  # the stream fills the socket buffers, then waits for room
+    t0 = time.monotonic()
+    rc = es.stop(timeout=GRACE + 15)
+    took = time.monotonic() - t0
+    s.close()
+    assert rc == 0, es.log()
+    assert took < GRACE + 5, f"stopping took {took:.1f}s"
+    assert "still in flight" in es.log(), es.log()  # it did wait, then gave up
