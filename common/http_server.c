@@ -466,7 +466,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     http_conn_suspend(s, conn);
     if (!http_pool_submit(s->pool, r)) {
         http_conn_resume(s, conn);
-        http_reply_error(r, ERR_UNAVAILABLE, "the server has no thread for this request (out of threads, or stopping); try again");
+        http_reply_error(r, ERR_UNAVAILABLE,
+                         "the server has no thread for this request (out of threads, or "
+                         "stopping); try again");
         return http_queue(r);
     }
     return MHD_YES;

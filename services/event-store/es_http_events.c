@@ -53,8 +53,9 @@ done:
     free(p);
 }
 
-/* Inline on the event loop: parse and check, queue the events for the
- * committer, and answer when it wakes us (no thread waits for the commit). */
+/* HTTP_RUN_LOOP: parse and check, queue the events for the committer, and
+ * answer when it wakes us (on an event loop no thread waits for the commit;
+ * with a thread per connection, that thread does). */
 void es_http_append(http_req *r)
 {
     es_app *app = http_req_app(r);

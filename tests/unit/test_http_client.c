@@ -3,8 +3,9 @@
  * tiny server made with common/http_server.h on a free loopback port: JSON
  * in and out, statuses, ETag, If-Match and token forwarding, time-outs,
  * unreachable ports, one client shared by several threads, connection
- * reuse (counted by a raw TCP server), and answers deferred by inline
- * handlers and given from another thread (http_req_defer / http_req_wake).
+ * reuse (counted by a raw TCP server), and answers deferred by handlers
+ * and given from another thread (http_req_defer / http_req_wake), on event
+ * loops and on a thread per connection.
  */
 #include <criterion/criterion.h>
 
