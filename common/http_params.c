@@ -1,14 +1,77 @@
 /*
- * http_params.c - typed query parameters for handlers (declared in
- * http_server.h): integers and booleans with the errors of SPEC §2, which
- * name the parameter and refuse out-of-range values instead of clamping them.
- * Built only on the public request API.
+ * http_params.c - what handlers read from a request besides its path
+ * (declared in http_server.h): the JSON body, checked for its media type,
+ * its syntax and its nesting (400 and 415 of SPEC §2), and typed query
+ * parameters, integers and booleans whose errors name the parameter and
+ * refuse out-of-range values instead of clamping them.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_server.h"
+#include "http_internal.h"
+#include "jsonx.h"
+
+/* Media types that are clearly not JSON get 415; anything else (none,
+ * application/json, text/plain, curl's form default ...) is read as JSON. */
+static bool http_media_type_is_json(const char *ct)
+{
+    static const char *const prefixes[] = {"multipart/", "image/", "audio/", "video/",
+                                           "font/",      "model/", "message/"};
+    static const char *const exact[] = {
+        "text/html",         "text/csv",           "text/css",
+        "text/javascript",   "text/yaml",          "application/pdf",
+        "application/zip",   "application/gzip",   "application/x-protobuf",
+        "application/protobuf", "application/grpc", "application/yaml",
+        "application/x-yaml", "application/msgpack", "application/x-msgpack",
+        "application/cbor",  "application/x-tar",  "application/javascript"};
+    if (!ct)
+        return true;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0)
+        return true;
+    char type[128];
+    if (n >= sizeof type)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        type[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+    type[n] = '\0';
+    if (strstr(type, "xml"))
+        return false;
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(type, prefixes[i], strlen(prefixes[i])) == 0)
+            return false;
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(type, exact[i]) == 0)
+            return false;
+    return true;
+}
+
+json_t *http_req_json(http_req *r, err *e)
+{
+    if (r->json)
+        return r->json;
+    const char *ct = http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!http_media_type_is_json(ct)) {
+        err_set(e, ERR_UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type %s is not JSON; send application/json", ct);
+        return NULL;
+    }
+    const char *text = r->body.data ? r->body.data : "";
+    r->json = jsonx_parse(text, r->body.len, e);
+    int depth = r->json ? jsonx_depth(text, r->body.len) : 0;
+    int max = r->srv->cfg.max_depth > 0 ? r->srv->cfg.max_depth : HTTP_MAX_DEPTH;
+    if (depth > max) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "request body nests arrays and objects %d levels deep; at most %d are allowed",
+                depth, max);
+        json_decref(r->json);
+        r->json = NULL;
+    }
+    return r->json;
+}
 
 bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_t min,
                         int64_t max, int64_t *out, err *e)

@@ -57,67 +57,6 @@ const char *http_req_header(const http_req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* Media types that are clearly not JSON get 415; anything else (none,
- * application/json, text/plain, curl's form default ...) is read as JSON. */
-static bool http_media_type_is_json(const char *ct)
-{
-    static const char *const prefixes[] = {"multipart/", "image/", "audio/", "video/",
-                                           "font/",      "model/", "message/"};
-    static const char *const exact[] = {
-        "text/html",         "text/csv",           "text/css",
-        "text/javascript",   "text/yaml",          "application/pdf",
-        "application/zip",   "application/gzip",   "application/x-protobuf",
-        "application/protobuf", "application/grpc", "application/yaml",
-        "application/x-yaml", "application/msgpack", "application/x-msgpack",
-        "application/cbor",  "application/x-tar",  "application/javascript"};
-    if (!ct)
-        return true;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    if (n == 0)
-        return true;
-    char type[128];
-    if (n >= sizeof type)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        type[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
-    type[n] = '\0';
-    if (strstr(type, "xml"))
-        return false;
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-        if (strncmp(type, prefixes[i], strlen(prefixes[i])) == 0)
-            return false;
-    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
-        if (strcmp(type, exact[i]) == 0)
-            return false;
-    return true;
-}
-
-json_t *http_req_json(http_req *r, err *e)
-{
-    if (r->json)
-        return r->json;
-    const char *ct = http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (!http_media_type_is_json(ct)) {
-        err_set(e, ERR_UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type %s is not JSON; send application/json", ct);
-        return NULL;
-    }
-    const char *text = r->body.data ? r->body.data : "";
-    r->json = jsonx_parse(text, r->body.len, e);
-    int depth = r->json ? jsonx_depth(text, r->body.len) : 0;
-    int max = r->srv->cfg.max_depth > 0 ? r->srv->cfg.max_depth : HTTP_MAX_DEPTH;
-    if (depth > max) {
-        err_set(e, ERR_INVALID_ARGUMENT,
-                "request body nests arrays and objects %d levels deep; at most %d are allowed",
-                depth, max);
-        json_decref(r->json);
-        r->json = NULL;
-    }
-    return r->json;
-}
-
 /* ------------------------------------------------------------------------ */
 /* responses                                                                */
 
