@@ -413,6 +413,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     return MHD_YES;
 }
 
+/* MHD's accept policy: once the server is stopping, a new connection is
+ * closed as soon as it is accepted. */
+static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    http_server *s = cls;
+    (void)addr;
+    (void)len;
+    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+}
+
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
@@ -524,7 +534,7 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
         flags |= MHD_USE_IPv6;
     /* A pool of event loops (size 0 or 1: one loop, or no loop at all). */
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, http_accept, s, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(4u << 20), MHD_OPTION_THREAD_POOL_SIZE,
@@ -553,11 +563,11 @@ bool http_server_stop(http_server *s, int grace_ms)
     if (!s)
         return true;
     atomic_store(&s->stopping, true);
-    /* Stop accepting (the socket is closed after MHD_stop_daemon). Not with
-     * event loops: there MHD 0.9.75 takes the listen socket out of a loop's
-     * epoll set both in MHD_quiesce_daemon and on the loop itself, and
-     * panics when the second removal fails (seen in CI). New connections
-     * are then answered 503 and closed, like new requests. */
+    /* No new connections: http_accept closes them at once. With a thread
+     * per connection the listen socket is also closed (after
+     * MHD_stop_daemon). Not with event loops: there MHD 0.9.75 takes it
+     * out of a loop's epoll set both in MHD_quiesce_daemon and on the loop
+     * itself, and panics when the second removal fails (seen in CI). */
     MHD_socket fd = s->loop ? MHD_INVALID_SOCKET : MHD_quiesce_daemon(s->daemon);
     /* With event loops, a dispatched request may hold a suspended
      * connection (MHD aborts when stopped with one), a worker, or a stream;

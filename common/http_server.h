@@ -81,9 +81,9 @@ typedef struct http_server_config {
 
 /* Binds and starts serving. NULL with e set when the address is bad or busy. */
 http_server *http_server_start(const http_server_config *cfg, err *e) WUR;
-/* Turns new requests away (503, and every answer closes its connection;
- * with a thread per connection it also stops accepting), lets requests in
- * flight finish (at most grace_ms), then
+/* Takes no new connection (each is closed at once), turns new requests on
+ * open ones away (503, and every answer closes its connection), lets
+ * requests in flight finish (at most grace_ms), then
  * closes every connection and frees the server: true. With event loops,
  * requests still in flight after grace_ms (a parked append, a stream to a
  * client that does not read) cannot be cut short: then nothing is stopped

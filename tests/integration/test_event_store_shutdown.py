@@ -5,6 +5,7 @@ it away (503, or a closed connection), and every append it acknowledged is
 there after a restart on the same database."""
 import http.client
 import json
+import signal
 import socket
 import threading
 import time
@@ -109,6 +110,15 @@ def test_sigterm_with_an_sse_client_that_does_not_read(backend, services):
     s.sendall(b"GET /v1/logs/stream?from_id=1 HTTP/1.1\r\nHost: x\r\n\r\n")
     time.sleep(1.0)  # the stream fills the socket buffers, then waits for room
     t0 = time.monotonic()
+    es.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # While it waits for the stream: no new connections (SPEC §1).
+    assert es.proc.poll() is None
+    try:
+        got = Client(es.url, timeout=5).get("/healthz")
+    except (OSError, http.client.HTTPException):
+        got = None
+    assert got is None, f"a new connection was served while stopping: {got}"
     rc = es.stop(timeout=GRACE + 15)
     took = time.monotonic() - t0
     s.close()
