@@ -95,8 +95,7 @@ static void es_group_commit(es_committer *c, es_gjob **jobs, size_t n)
 static void *es_committer_main(void *arg)
 {
     es_committer *c = arg;
-    es_job *group[ES_GROUP_MAX_JOBS];
-    es_gjob *gjobs[ES_GROUP_MAX_JOBS];
+    es_gjob *gjobs[ES_GROUP_MAX_JOBS]; /* each the first member of its es_job */
     for (;;) {
         pthread_mutex_lock(&c->mu);
         while (!c->head && !c->stopping)
@@ -111,8 +110,7 @@ static void *es_committer_main(void *arg)
             es_job *j = c->head;
             c->head = j->next;
             events += j->g.n;
-            gjobs[n] = &j->g;
-            group[n++] = j;
+            gjobs[n++] = &j->g;
         }
         if (!c->head)
             c->tail = NULL;
@@ -124,12 +122,14 @@ static void *es_committer_main(void *arg)
                   (timefmt_mono() - t0) * 1e3);
         bool any = false;
         for (size_t i = 0; i < n; i++)
-            any |= group[i]->g.ok;
+            any |= gjobs[i]->ok;
         if (any)
             watch_bump(c->w);
         /* A job belongs to its request again once woken: touch it no more. */
-        for (size_t i = 0; i < n; i++)
-            group[i]->wake(group[i]->ctx);
+        for (size_t i = 0; i < n; i++) {
+            es_job *j = (es_job *)gjobs[i];
+            j->wake(j->ctx);
+        }
     }
     db_close(c->gc.conn);
     c->gc.conn = NULL;

@@ -80,6 +80,32 @@ static bool es_smap_fill(es_smap *m, es_gjob **jobs, size_t n)
     return true;
 }
 
+/* What either path builds for a group: the streams it touches and three
+ * JSON arrays for the statements (`lead`: the versions to check, or the ids
+ * to read). */
+typedef struct es_gwork {
+    es_smap m;
+    buf lead, events, streams;
+} es_gwork;
+
+/* false on OOM; es_gwork_free() either way. */
+static bool es_gwork_init(es_gwork *w, es_gjob **jobs, size_t n)
+{
+    w->m = (es_smap){NULL, 0};
+    buf_init(&w->lead, ES_GROUP_JSON_MAX);
+    buf_init(&w->events, ES_GROUP_JSON_MAX);
+    buf_init(&w->streams, ES_GROUP_JSON_MAX);
+    return es_smap_fill(&w->m, jobs, n);
+}
+
+static void es_gwork_free(es_gwork *w)
+{
+    buf_free(&w->lead);
+    buf_free(&w->events);
+    buf_free(&w->streams);
+    free(w->m.slots);
+}
+
 /* Sets a stream's version before the group (> 0: it exists). */
 static void es_sstate_base(es_sstate *s, int64_t version)
 {
@@ -224,34 +250,30 @@ static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **
                                    size_t n, bool *moved)
 {
     db_status st = DB_ERR_OTHER;
-    es_smap m = {NULL, 0};
-    buf expect, events, streams;
+    es_gwork w;
     db_res *r = NULL;
     err e = ERR_INIT;
     *moved = false;
 
-    buf_init(&expect, ES_GROUP_JSON_MAX);
-    buf_init(&events, ES_GROUP_JSON_MAX);
-    buf_init(&streams, ES_GROUP_JSON_MAX);
-    if (!es_smap_fill(&m, jobs, n))
+    if (!es_gwork_init(&w, jobs, n))
         goto done;
-    bool full = buf_puts(&expect, "[") != 0;
-    for (size_t i = 0; i < m.cap; i++) {
-        es_sstate *s = &m.slots[i];
+    bool full = buf_puts(&w.lead, "[") != 0;
+    for (size_t i = 0; i < w.m.cap; i++) {
+        es_sstate *s = &w.m.slots[i];
         if (!s->id)
             continue;
         es_sstate_base(s, es_vcache_get(g->vc, s->id));
-        full |= buf_puts(&expect, expect.len > 1 ? ",{\"id\":" : "{\"id\":") ||
-                jsonw_string(&expect, s->id) ||
-                buf_printf(&expect, ",\"version\":%lld}", (long long)s->base);
+        full |= buf_puts(&w.lead, w.lead.len > 1 ? ",{\"id\":" : "{\"id\":") ||
+                jsonw_string(&w.lead, s->id) ||
+                buf_printf(&w.lead, ",\"version\":%lld}", (long long)s->base);
     }
     /* Log ids count from 0 here; the statement adds the head. */
     int64_t ord = 0;
     long accepted = -1;
-    if (full || buf_puts(&expect, "]") ||
-        (accepted = es_group_decide(jobs, n, &m, &ord, &events, &streams)) < 0)
+    if (full || buf_puts(&w.lead, "]") ||
+        (accepted = es_group_decide(jobs, n, &w.m, &ord, &w.events, &w.streams)) < 0)
         goto done;
-    db_param p[] = {DB_TEXT(expect.data), DB_TEXT(events.data), DB_TEXT(streams.data)};
+    db_param p[] = {DB_TEXT(w.lead.data), DB_TEXT(w.events.data), DB_TEXT(w.streams.data)};
     if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 3, &r, &e)) != DB_OK) {
         log_warn("append: group of %zu failed: %s", n, e.message);
         goto done;
@@ -268,17 +290,14 @@ static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **
         if (jobs[i]->e.code == ERR_NONE)
             for (size_t k = 0; k < jobs[i]->n; k++)
                 jobs[i]->events[k].log_id += head;
-    es_group_done(g, path, jobs, n, &m, accepted);
+    es_group_done(g, path, jobs, n, &w.m, accepted);
 done:
     if (st != DB_OK || *moved)
         for (size_t i = 0; i < n; i++)
             err_clear(&jobs[i]->e);
     err_clear(&e);
     db_res_free(r);
-    buf_free(&expect);
-    buf_free(&events);
-    buf_free(&streams);
-    free(m.slots);
+    es_gwork_free(&w);
     return st;
 }
 
@@ -289,25 +308,22 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
 {
     db_status st = DB_ERR_OTHER;
     db_res *r = NULL, *rhead = NULL;
-    buf ids, events, streams; /* the JSON arrays the statements take */
-    es_smap m = {NULL, 0};
+    es_gwork w;
     err e = ERR_INIT;
 
-    buf_init(&ids, ES_GROUP_JSON_MAX);
-    buf_init(&events, ES_GROUP_JSON_MAX);
-    buf_init(&streams, ES_GROUP_JSON_MAX);
-    if (!es_smap_fill(&m, jobs, n))
+    if (!es_gwork_init(&w, jobs, n))
         goto done;
-    bool full = buf_puts(&ids, "[") != 0;
-    for (size_t i = 0; i < m.cap; i++)
-        if (m.slots[i].id)
-            full |= (ids.len > 1 && buf_puts(&ids, ",")) || jsonw_string(&ids, m.slots[i].id);
-    if (full || buf_puts(&ids, "]"))
+    bool full = buf_puts(&w.lead, "[") != 0;
+    for (size_t i = 0; i < w.m.cap; i++)
+        if (w.m.slots[i].id)
+            full |= (w.lead.len > 1 && buf_puts(&w.lead, ",")) ||
+                    jsonw_string(&w.lead, w.m.slots[i].id);
+    if (full || buf_puts(&w.lead, "]"))
         goto done;
 
     /* Round trip 1: begin, take the log lock, read the head and the
      * versions of every stream the group touches (one pipeline). */
-    db_param ip[] = {DB_TEXT(ids.data)};
+    db_param ip[] = {DB_TEXT(w.lead.data)};
     db_step read_steps[] = {
         {DB_STEP_BEGIN, NULL, 0, NULL},
         {ES_LOCK, NULL, 0, NULL},
@@ -318,16 +334,16 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
         goto done; /* db_pipeline rolled back */
     int64_t head = db_res_rows(rhead) ? db_res_int(rhead, 0, 0) : 0;
     for (size_t i = 0; i < db_res_rows(r); i++) {
-        es_sstate *s = es_smap_get(&m, db_res_text(r, i, 0), false);
+        es_sstate *s = es_smap_get(&w.m, db_res_text(r, i, 0), false);
         if (s)
             es_sstate_base(s, db_res_int(r, i, 1));
     }
-    long accepted = es_group_decide(jobs, n, &m, &head, &events, &streams);
+    long accepted = es_group_decide(jobs, n, &w.m, &head, &w.events, &w.streams);
     if (accepted <= 0) {
         db_rollback(g->conn);
         st = accepted == 0 ? DB_OK : DB_ERR_OTHER;
         if (accepted == 0) /* every job refused: what was read is still true */
-            es_group_learn(g, &m);
+            es_group_learn(g, &w.m);
         goto done;
     }
 
@@ -335,7 +351,7 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
      * replicas' readers (with the new head), commit (one pipeline). */
     char headtxt[24];
     snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
-    db_param ep[] = {DB_TEXT(events.data)}, sp[] = {DB_TEXT(streams.data)},
+    db_param ep[] = {DB_TEXT(w.events.data)}, sp[] = {DB_TEXT(w.streams.data)},
              np[] = {DB_TEXT(headtxt)};
     db_step write_steps[] = {
         {ES_INSERT_EVENTS, ep, 1, NULL},
@@ -345,7 +361,7 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
     };
     if ((st = db_pipeline(g->conn, write_steps, 4, &e)) != DB_OK)
         goto done;
-    es_group_done(g, "general", jobs, n, &m, accepted);
+    es_group_done(g, "general", jobs, n, &w.m, accepted);
 done:
     if (st != DB_OK) {
         if (e.message[0])
@@ -356,10 +372,7 @@ done:
     err_clear(&e);
     db_res_free(r);
     db_res_free(rhead);
-    buf_free(&ids);
-    buf_free(&events);
-    buf_free(&streams);
-    free(m.slots);
+    es_gwork_free(&w);
     return st;
 }
 
