@@ -30,13 +30,18 @@ struct http_server {
     bool loop;            /* event loops (cfg.loops > 0), else a thread per connection */
     atomic_bool stopping; /* http_server_stop began: new requests are turned away */
     http_pool *pool;      /* the workers behind the loops */
-    /* With a thread per connection: deferred requests wait here to be woken. */
-    pthread_mutex_t wake_mu;
-    pthread_cond_t wake_cv;
     int port;
 };
 
 typedef void (*http_resume_fn)(http_req *r, void *ctx);
+
+/* With a thread per connection, a deferred request waits on its thread's
+ * own condition (one per thread, for the thread's life): a wake-up wakes
+ * that thread alone. */
+typedef struct http_waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} http_waiter;
 
 struct http_req {
     http_server *srv;
@@ -57,6 +62,7 @@ struct http_req {
     http_resume_fn resume;
     void *resume_ctx;
     atomic_bool woken;
+    http_waiter *waiter; /* a thread per connection: the thread that waits */
     /* the worker queue */
     http_req *next;
     /* a stream response's pump, run by the worker after the handler */

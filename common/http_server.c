@@ -502,8 +502,6 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
         return NULL;
     }
     s->cfg = *cfg;
-    pthread_mutex_init(&s->wake_mu, NULL);
-    pthread_cond_init(&s->wake_cv, NULL);
     if (!http_resolve(cfg->listen, &ss, &sl, &ipv6, e))
         goto fail;
     s->router = http_router_new(cfg->routes, cfg->nroutes, http_builtin_routes,
@@ -550,8 +548,6 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
 fail:
     http_pool_free(s->pool);
     http_router_free(s->router);
-    pthread_mutex_destroy(&s->wake_mu);
-    pthread_cond_destroy(&s->wake_cv);
     free(s);
     return NULL;
 }
@@ -593,8 +589,6 @@ bool http_server_stop(http_server *s, int grace_ms)
         close(fd);
     http_pool_free(s->pool);
     http_router_free(s->router);
-    pthread_mutex_destroy(&s->wake_mu);
-    pthread_cond_destroy(&s->wake_cv);
     free(s);
     return true;
 }

@@ -46,7 +46,8 @@ typedef enum http_run {
     HTTP_RUN_QUICK,      /* a short read: starts on the loop; when it would have to wait
                           * (no open database connection free, service_req_db), it hands
                           * itself to a worker (http_req_to_worker) and runs again there
-                          * from the start. It must not stream. */
+                          * from the start, or defers (http_req_defer). It must not
+                          * stream. */
     HTTP_RUN_LOOP,       /* never blocks: answers at once, or defers (http_req_defer).
                           * It must not stream. */
 } http_run;

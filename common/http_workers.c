@@ -206,12 +206,17 @@ static void http_stream_pump(http_stream *s)
 /* ------------------------------------------------------------------------ */
 /* deferred answers, and quick reads that go to a worker                   */
 
+static _Thread_local http_waiter http_thread_waiter = {PTHREAD_MUTEX_INITIALIZER,
+                                                         PTHREAD_COND_INITIALIZER};
+
 void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx)
 {
     r->resume = resume;
     r->resume_ctx = ctx;
     if (r->srv->loop) /* park the connection */
         http_conn_suspend(r->srv, r->conn);
+    else /* this thread will wait (http_wait_deferred) */
+        r->waiter = &http_thread_waiter;
 }
 
 bool http_req_to_worker(http_req *r)
@@ -230,23 +235,23 @@ void http_req_wake(http_req *r)
         http_conn_resume(r->srv, r->conn);
         return;
     }
-    pthread_mutex_lock(&s->wake_mu);
+    http_waiter *w = r->waiter;
+    pthread_mutex_lock(&w->mu);
     atomic_store(&r->woken, true);
-    pthread_cond_broadcast(&s->wake_cv);
-    pthread_mutex_unlock(&s->wake_mu);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
-/* With a thread per connection (one condition for all: deferring is rare
- * there, the event store's appends with ESKIT_HTTP_LOOPS=0). */
+/* With a thread per connection: on the thread that deferred (its waiter). */
 void http_wait_deferred(http_req *r)
 {
-    http_server *s = r->srv;
     while (!r->resp && r->resume) {
-        pthread_mutex_lock(&s->wake_mu);
+        http_waiter *w = r->waiter;
+        pthread_mutex_lock(&w->mu);
         while (!atomic_load(&r->woken))
-            pthread_cond_wait(&s->wake_cv, &s->wake_mu);
+            pthread_cond_wait(&w->cv, &w->mu);
         atomic_store(&r->woken, false);
-        pthread_mutex_unlock(&s->wake_mu);
+        pthread_mutex_unlock(&w->mu);
         http_resume_fn fn = r->resume;
         r->resume = NULL;
         fn(r, r->resume_ctx);

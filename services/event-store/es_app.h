@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "es_append.h"
+#include "es_read.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "watch.h"
@@ -17,6 +18,7 @@ typedef struct es_app {
     const char *db_url;
     db_pool *pool;           /* connections for handlers (appends: the committer's own) */
     es_committer *committer; /* the write path */
+    es_reader *reader;       /* stream reads (GET /v1/events/{id}) */
     watch *log_watch;        /* bumped when the log may have grown */
     metrics *metrics;
     metrics_family *m_appended; /* eskit_events_appended_total */

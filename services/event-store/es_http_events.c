@@ -8,6 +8,7 @@
 #include "es_app.h"
 #include "service.h"
 #include "es_event.h"
+#include "es_read.h"
 #include "es_store.h"
 
 /* An append between its request and its commit. */
@@ -84,14 +85,35 @@ fail:
     free(evs);
 }
 
+static void es_http_read_wake(void *req)
+{
+    http_req_wake(req);
+}
+
+/* On the event loop, once a reader rendered the stream (or failed). */
+static void es_http_read_done(http_req *r, void *ctx)
+{
+    es_read_job *j = ctx;
+    if (j->q.ok) {
+        size_t len = 0;
+        char *text = buf_take(&j->q.out, &len);
+        http_reply_json_text(r, 200, text, len);
+    } else {
+        http_reply_err(r, &j->q.e);
+    }
+    err_clear(&j->q.e);
+    buf_free(&j->q.out);
+    free(j);
+}
+
+/* HTTP_RUN_LOOP: check the query, queue the read for the readers (es_read.h)
+ * and answer when one wakes us. */
 void es_http_read_stream(http_req *r)
 {
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
     int64_t from = 1, to = INT64_MAX, limit = 10000;
-    buf out;
-    db *d = NULL;
-    buf_init(&out, (size_t)1 << 30);
+    es_read_job *j = NULL;
 
     const char *id = service_req_id(r, "originator_id");
     if (!id)
@@ -100,19 +122,27 @@ void es_http_read_stream(http_req *r)
         !http_req_query_int(r, "to_version", INT64_MAX, 1, INT64_MAX, &to, &e) ||
         !http_req_query_int(r, "limit", 10000, 1, 10000, &limit, &e))
         goto fail;
-    if (!(d = service_req_db(r, app->pool)))
-        goto done;
-    if (!es_store_read_stream(d, id, from, to, limit, &out, &e))
+    if (!(j = calloc(1, sizeof *j))) {
+        err_set(&e, ERR_INTERNAL, "out of memory");
         goto fail;
-    size_t len = 0;
-    char *text = buf_take(&out, &len);
-    http_reply_json_text(r, 200, text, len);
-    goto done;
+    }
+    j->q.id = id;
+    j->q.from = from;
+    j->q.to = to;
+    j->q.limit = limit;
+    if (es_read_now(app->reader, &j->q)) {
+        es_http_read_done(r, j);
+        return;
+    }
+    j->wake = es_http_read_wake;
+    j->ctx = r;
+    http_req_defer(r, es_http_read_done, j);
+    if (!es_read_submit(app->reader, j, &e)) {
+        err_move(&j->q.e, &e);
+        http_req_wake(r); /* es_http_read_done answers with j->q.e */
+    }
+    return;
 fail:
     http_reply_err(r, &e);
-done:
-    if (d)
-        db_pool_release(app->pool, d);
     err_clear(&e);
-    buf_free(&out);
 }

@@ -125,27 +125,49 @@ bool es_store_head(db *d, int64_t *head, err *e)
     return true;
 }
 
-bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64_t limit,
-                          buf *out, err *e)
+/* Renders one read's rows into its answer. */
+static void es_store_render_stream(es_stream_read *q, const db_res *r)
 {
-    db_res *r = NULL;
-    db_param p[] = {DB_TEXT(id), DB_INT(from), DB_INT(to), DB_INT(limit)};
-    db_status st = db_exec(d, ES_READ_STREAM, p, 4, &r, e);
-    if (st != DB_OK) {
-        db_fail(e, st, "reading a stream");
-        return false;
-    }
-    bool ok = buf_puts(out, "{\"events\":[") == 0;
+    bool ok = buf_puts(&q->out, "{\"events\":[") == 0;
     for (size_t i = 0; ok && i < db_res_rows(r); i++) {
-        ok = (i == 0 || buf_puts(out, ",") == 0) &&
-             es_event_render(out, id, db_res_int(r, i, 0), db_res_text(r, i, 1),
+        ok = (i == 0 || buf_puts(&q->out, ",") == 0) &&
+             es_event_render(&q->out, q->id, db_res_int(r, i, 0), db_res_text(r, i, 1),
                              db_res_text(r, i, 2), db_res_int(r, i, 3)) == 0;
     }
-    ok = ok && buf_puts(out, "]}") == 0;
-    db_res_free(r);
-    if (!ok)
-        err_set(e, ERR_INTERNAL, "response too large");
-    return ok;
+    q->ok = ok && buf_puts(&q->out, "]}") == 0;
+    if (!q->ok)
+        err_set(&q->e, ERR_INTERNAL, "response too large");
+}
+
+db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e)
+{
+    db_status st = DB_ERR_OTHER;
+    db_param *params = calloc(n * 4, sizeof *params);
+    db_step *steps = calloc(n, sizeof *steps);
+    db_res **res = calloc(n, sizeof *res);
+    if (!params || !steps || !res) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        db_param *p = &params[i * 4];
+        p[0] = DB_TEXT(q[i]->id);
+        p[1] = DB_INT(q[i]->from);
+        p[2] = DB_INT(q[i]->to);
+        p[3] = DB_INT(q[i]->limit);
+        steps[i] = (db_step){ES_READ_STREAM, p, 4, &res[i]};
+    }
+    st = db_pipeline(d, steps, n, e);
+    if (st == DB_OK)
+        for (size_t i = 0; i < n; i++)
+            es_store_render_stream(q[i], res[i]);
+done:
+    for (size_t i = 0; res && i < n; i++)
+        db_res_free(res[i]);
+    free(params);
+    free(steps);
+    free(res);
+    return st;
 }
 
 static json_t *es_stream_row(const db_res *r, size_t i)

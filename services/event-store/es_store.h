@@ -45,10 +45,19 @@ extern const db_spec es_db_spec;
 /* The highest log id visible (0 for an empty log). */
 bool es_store_head(db *d, int64_t *head, err *e) WUR;
 
-/* Appends {"events":[...]} for versions [from, to] of a stream, at most
- * `limit`, to out. */
-bool es_store_read_stream(db *d, const char *id, int64_t from, int64_t to, int64_t limit,
-                          buf *out, err *e) WUR;
+/* One read of a stream: versions [from, to], at most `limit`. The answer,
+ * {"events":[...]}, goes to `out` (ok), or the reason to `e`. */
+typedef struct es_stream_read {
+    const char *id;
+    int64_t from, to, limit;
+    buf out;
+    err e;
+    bool ok;
+} es_stream_read;
+
+/* Runs n reads as one pipeline (one round trip) and fills each. Not DB_OK
+ * (e set) when the batch as a whole failed: then no read is filled. */
+db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e) WUR;
 
 /* One stream as a new JSON object; NULL with e = not_found when unknown. */
 json_t *es_store_get_stream(db *d, const char *id, err *e) WUR;

@@ -19,6 +19,7 @@
 #include "service.h"
 
 #define ES_MAX_DEPTH 900 /* JSON nesting of a request body; see main() */
+#define ES_READERS 2      /* reader threads (es_read.h) */
 
 static service_common es_common;
 static const char *es_db_url;
@@ -101,8 +102,9 @@ int main(int argc, char **argv)
     if (!app.log_watch || !app.pool)
         goto out;
     app.committer = es_committer_start(es_db_url, app.log_watch, m_groups);
+    app.reader = es_reader_start(app.pool, ES_READERS);
     listener = es_listener_start(es_db_url, app.log_watch);
-    if (!app.committer || !listener)
+    if (!app.committer || !app.reader || !listener)
         goto out;
 
     /* 3. HTTP. Bodies may nest deeper than the other services allow: the
@@ -135,6 +137,7 @@ out:
     }
     es_listener_stop(listener);
     es_committer_stop(app.committer);
+    es_reader_stop(app.reader);
     db_pool_free(app.pool);
     metrics_free(app.metrics);
     watch_free(app.log_watch);

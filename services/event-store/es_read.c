@@ -1,0 +1,171 @@
+/*
+ * es_read.c - the reader threads (es_read.h): requests queue their stream
+ * reads; a free reader takes every waiting one (up to ES_READ_MAX_BATCH),
+ * runs them as one pipeline on a pooled connection (es_store.c), and wakes
+ * each request through its callback.
+ */
+#include "es_read.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+#define ES_READ_MAX_BATCH 32
+#define ES_READ_MAX_THREADS 16
+
+struct es_reader {
+    pthread_t threads[ES_READ_MAX_THREADS];
+    int nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    es_read_job *head, *tail;
+    bool stopping;
+    db_pool *pool;
+    atomic_int active; /* reads queued or running, batched or not */
+};
+
+/* Gives every read of the batch the batch's error. */
+static void es_read_fail_all(es_stream_read **q, size_t n, const err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        q[i]->ok = false;
+        err_set(&q[i]->e, e->code, "%s", e->message);
+    }
+}
+
+/* Runs a batch on d; a batch fails or succeeds as a whole (its reads are of
+ * one kind, checked before they were queued: what fails one fails all). */
+static void es_read_run_on(db *d, es_stream_read **q, size_t n)
+{
+    err e = ERR_INIT;
+    db_status st = es_store_read_streams(d, q, n, &e);
+    if (st != DB_OK) {
+        db_fail(&e, st, "reading a stream");
+        es_read_fail_all(q, n, &e);
+    }
+    err_clear(&e);
+}
+
+static void es_read_run(es_reader *rd, es_stream_read **q, size_t n)
+{
+    err e = ERR_INIT;
+    db *d = db_pool_acquire(rd->pool, &e);
+    if (d) {
+        es_read_run_on(d, q, n);
+        db_pool_release(rd->pool, d);
+    } else {
+        es_read_fail_all(q, n, &e);
+    }
+    err_clear(&e);
+}
+
+static void *es_reader_main(void *arg)
+{
+    es_reader *rd = arg;
+    es_read_job *jobs[ES_READ_MAX_BATCH];
+    es_stream_read *q[ES_READ_MAX_BATCH];
+    for (;;) {
+        pthread_mutex_lock(&rd->mu);
+        while (!rd->head && !rd->stopping)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        if (!rd->head && rd->stopping) {
+            pthread_mutex_unlock(&rd->mu);
+            break;
+        }
+        size_t n = 0;
+        while (rd->head && n < ES_READ_MAX_BATCH) {
+            jobs[n] = rd->head;
+            q[n] = &rd->head->q;
+            rd->head = rd->head->next;
+            n++;
+        }
+        if (!rd->head)
+            rd->tail = NULL;
+        pthread_mutex_unlock(&rd->mu);
+
+        es_read_run(rd, q, n);
+        log_debug("read: batch of %zu", n);
+        /* A job belongs to its request again once woken: touch it no more. */
+        atomic_fetch_sub(&rd->active, (int)n);
+        for (size_t i = 0; i < n; i++)
+            jobs[i]->wake(jobs[i]->ctx);
+    }
+    return NULL;
+}
+
+es_reader *es_reader_start(db_pool *pool, int threads)
+{
+    es_reader *rd = calloc(1, sizeof *rd);
+    if (!rd)
+        return NULL;
+    rd->pool = pool;
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->cv, NULL);
+    if (threads > ES_READ_MAX_THREADS)
+        threads = ES_READ_MAX_THREADS;
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&rd->threads[i], NULL, es_reader_main, rd) != 0) {
+            es_reader_stop(rd);
+            return NULL;
+        }
+        rd->nthreads++;
+    }
+    return rd;
+}
+
+void es_reader_stop(es_reader *rd)
+{
+    if (!rd)
+        return;
+    pthread_mutex_lock(&rd->mu);
+    rd->stopping = true;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+    for (int i = 0; i < rd->nthreads; i++)
+        pthread_join(rd->threads[i], NULL);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->cv);
+    free(rd);
+}
+
+bool es_read_submit(es_reader *rd, es_read_job *j, err *e)
+{
+    buf_init(&j->q.out, (size_t)1 << 30);
+    j->q.e = (err)ERR_INIT;
+    j->q.ok = false;
+    j->next = NULL;
+    pthread_mutex_lock(&rd->mu);
+    if (rd->stopping) {
+        pthread_mutex_unlock(&rd->mu);
+        err_set(e, ERR_UNAVAILABLE, "the service is stopping");
+        return false;
+    }
+    atomic_fetch_add(&rd->active, 1);
+    if (rd->tail)
+        rd->tail->next = j;
+    else
+        rd->head = j;
+    rd->tail = j;
+    pthread_cond_signal(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+    return true;
+}
+
+bool es_read_now(es_reader *rd, es_stream_read *q)
+{
+    if (atomic_load(&rd->active) > 0)
+        return false;
+    db *d = db_pool_try_acquire(rd->pool);
+    if (!d)
+        return false;
+    atomic_fetch_add(&rd->active, 1);
+    buf_init(&q->out, (size_t)1 << 30);
+    q->e = (err)ERR_INIT;
+    q->ok = false;
+    es_read_run_on(d, &q, 1);
+    db_pool_release(rd->pool, d);
+    atomic_fetch_sub(&rd->active, 1);
+    return true;
+}
