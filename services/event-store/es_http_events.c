@@ -90,7 +90,8 @@ static void es_http_read_wake(void *req)
     http_req_wake(req);
 }
 
-/* On the event loop, once a reader rendered the stream (or failed). */
+/* Once the stream is rendered (or the read failed): on the loop, woken by a
+ * reader, or at once after es_read_now. */
 static void es_http_read_done(http_req *r, void *ctx)
 {
     es_read_job *j = ctx;
@@ -106,8 +107,9 @@ static void es_http_read_done(http_req *r, void *ctx)
     free(j);
 }
 
-/* HTTP_RUN_LOOP: check the query, queue the read for the readers (es_read.h)
- * and answer when one wakes us. */
+/* HTTP_RUN_QUICK: check the query; read here when no other read is under
+ * way, else queue the read for the readers (es_read.h) and answer when one
+ * wakes us. */
 void es_http_read_stream(http_req *r)
 {
     es_app *app = http_req_app(r);

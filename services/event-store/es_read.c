@@ -130,11 +130,17 @@ void es_reader_stop(es_reader *rd)
     free(rd);
 }
 
+/* A read's answer, before it runs. */
+static void es_read_prepare(es_stream_read *q)
+{
+    buf_init(&q->out, (size_t)1 << 30);
+    q->e = (err)ERR_INIT;
+    q->ok = false;
+}
+
 bool es_read_submit(es_reader *rd, es_read_job *j, err *e)
 {
-    buf_init(&j->q.out, (size_t)1 << 30);
-    j->q.e = (err)ERR_INIT;
-    j->q.ok = false;
+    es_read_prepare(&j->q);
     j->next = NULL;
     pthread_mutex_lock(&rd->mu);
     if (rd->stopping) {
@@ -161,9 +167,7 @@ bool es_read_now(es_reader *rd, es_stream_read *q)
     if (!d)
         return false;
     atomic_fetch_add(&rd->active, 1);
-    buf_init(&q->out, (size_t)1 << 30);
-    q->e = (err)ERR_INIT;
-    q->ok = false;
+    es_read_prepare(q);
     es_read_run_on(d, &q, 1);
     db_pool_release(rd->pool, d);
     atomic_fetch_sub(&rd->active, 1);
