@@ -153,6 +153,9 @@ void http_reply_stream(http_req *r, int status, const char *content_type,
  */
 void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *ctx);
 void http_req_wake(http_req *r);
+/* True where http_req_defer may be called: on an event loop, or on a
+ * connection's own thread. False on a worker, which answers by itself. */
+bool http_req_can_defer(const http_req *r);
 
 /* For an HTTP_RUN_QUICK handler that finds it would have to wait: true when
  * it runs on an event loop and has been handed to a worker (it must return

@@ -219,6 +219,11 @@ void http_req_defer(http_req *r, void (*resume)(http_req *r, void *ctx), void *c
         r->waiter = &http_thread_waiter;
 }
 
+bool http_req_can_defer(const http_req *r)
+{
+    return r->on_loop || !r->srv->loop;
+}
+
 bool http_req_to_worker(http_req *r)
 {
     if (!r->on_loop || r->match.route->run != HTTP_RUN_QUICK)

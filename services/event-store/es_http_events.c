@@ -10,6 +10,7 @@
 #include "es_event.h"
 #include "es_read.h"
 #include "es_store.h"
+#include "log.h"
 
 /* An append between its request and its commit. */
 typedef struct es_pending {
@@ -90,8 +91,8 @@ static void es_http_read_wake(void *req)
     http_req_wake(req);
 }
 
-/* Once the stream is rendered (or the read failed): on the loop, woken by a
- * reader, or at once after es_read_now. */
+/* Once the stream is rendered (or the read failed): where the handler ran,
+ * or on the loop (or the connection's thread) when a reader wakes us. */
 static void es_http_read_done(http_req *r, void *ctx)
 {
     es_read_job *j = ctx;
@@ -107,9 +108,10 @@ static void es_http_read_done(http_req *r, void *ctx)
     free(j);
 }
 
-/* HTTP_RUN_QUICK: check the query; read here when no other read is under
- * way, else queue the read for the readers (es_read.h) and answer when one
- * wakes us. */
+/* HTTP_RUN_QUICK: check the query, then (es_read.h) a long read runs alone
+ * on a thread that may wait (from a loop: on a worker); a read that finds
+ * no other under way runs here; any other read is queued for the readers
+ * and answered when one wakes us. */
 void es_http_read_stream(http_req *r)
 {
     es_app *app = http_req_app(r);
@@ -128,10 +130,17 @@ void es_http_read_stream(http_req *r)
         err_set(&e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    j->q.id = id;
-    j->q.from = from;
-    j->q.to = to;
-    j->q.limit = limit;
+    j->q = (es_stream_read){.id = id, .from = from, .to = to, .limit = limit};
+    if (es_read_big(app->reader, &j->q) || !http_req_can_defer(r)) {
+        log_debug("read: %s alone, on a thread that may wait", id);
+        if (http_req_to_worker(r)) { /* it runs again on a worker */
+            free(j);
+            return;
+        }
+        es_read_wait(app->reader, &j->q);
+        es_http_read_done(r, j);
+        return;
+    }
     if (es_read_now(app->reader, &j->q)) {
         es_http_read_done(r, j);
         return;

@@ -3,6 +3,11 @@
  * reads; a free reader takes every waiting one (up to ES_READ_MAX_BATCH),
  * runs them as one pipeline on a pooled connection (es_store.c), and wakes
  * each request through its callback.
+ *
+ * A small lossy table remembers how long the streams read lately are, so
+ * that a long read is sent to run alone (es_read_big) rather than hold up
+ * the short reads batched after it, or fill memory with a batch of long
+ * answers.
  */
 #include "es_read.h"
 
@@ -11,9 +16,12 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "strhash.h"
 
 #define ES_READ_MAX_BATCH 32
 #define ES_READ_MAX_THREADS 16
+#define ES_READ_HINTS 4096 /* streams whose length the readers remember */
+#define ES_READ_BIG 128    /* events from which a read is long (es_read_big) */
 
 struct es_reader {
     pthread_t threads[ES_READ_MAX_THREADS];
@@ -24,7 +32,31 @@ struct es_reader {
     bool stopping;
     db_pool *pool;
     atomic_int active; /* reads queued or running, batched or not */
+    /* Per slot: the high 32 bits of a stream id's hash, then the highest
+     * version a read of it returned (a hint: a collision only misjudges). */
+    _Atomic uint64_t hints[ES_READ_HINTS];
 };
+
+static void es_read_hint_put(es_reader *rd, const es_stream_read *q)
+{
+    if (!q->ok || q->last <= 0)
+        return;
+    uint64_t h = strhash(q->id);
+    uint64_t v = q->last > (int64_t)UINT32_MAX ? UINT32_MAX : (uint64_t)q->last;
+    atomic_store_explicit(&rd->hints[h % ES_READ_HINTS], (h >> 32) << 32 | v,
+                          memory_order_relaxed);
+}
+
+bool es_read_big(es_reader *rd, const es_stream_read *q)
+{
+    uint64_t h = strhash(q->id);
+    uint64_t v = atomic_load_explicit(&rd->hints[h % ES_READ_HINTS], memory_order_relaxed);
+    if (v >> 32 != h >> 32)
+        return false; /* not read lately: taken to be short */
+    int64_t last = (int64_t)(v & UINT32_MAX);
+    int64_t hi = q->to < last ? q->to : last;
+    return q->limit >= ES_READ_BIG && hi - q->from + 1 >= ES_READ_BIG;
+}
 
 /* Gives every read of the batch the batch's error. */
 static void es_read_fail_all(es_stream_read **q, size_t n, const err *e)
@@ -35,25 +67,35 @@ static void es_read_fail_all(es_stream_read **q, size_t n, const err *e)
     }
 }
 
-/* Runs a batch on d; a batch fails or succeeds as a whole (its reads are of
- * one kind, checked before they were queued: what fails one fails all). */
-static void es_read_run_on(db *d, es_stream_read **q, size_t n)
+/* Runs a batch on d and remembers the streams' lengths. A failed batch
+ * whose connection still works runs again one read at a time: one read's
+ * failure (a statement time-out, a result too large for memory) aborts the
+ * whole pipeline, and must fail that read alone. */
+static void es_read_run_on(es_reader *rd, db *d, es_stream_read **q, size_t n)
 {
     err e = ERR_INIT;
     db_status st = es_store_read_streams(d, q, n, &e);
-    if (st != DB_OK) {
+    if (st != DB_OK && st != DB_ERR_UNAVAILABLE && n > 1 && db_healthy(d)) {
+        log_warn("read: a batch of %zu failed (%s); each read again alone", n, e.message);
+        for (size_t i = 0; i < n; i++)
+            es_read_run_on(rd, d, &q[i], 1);
+    } else if (st != DB_OK) {
         db_fail(&e, st, "reading a stream");
         es_read_fail_all(q, n, &e);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            es_read_hint_put(rd, q[i]);
     }
     err_clear(&e);
 }
 
+/* Runs a batch on a pooled connection, waiting for one if need be. */
 static void es_read_run(es_reader *rd, es_stream_read **q, size_t n)
 {
     err e = ERR_INIT;
     db *d = db_pool_acquire(rd->pool, &e);
     if (d) {
-        es_read_run_on(d, q, n);
+        es_read_run_on(rd, d, q, n);
         db_pool_release(rd->pool, d);
     } else {
         es_read_fail_all(q, n, &e);
@@ -168,8 +210,14 @@ bool es_read_now(es_reader *rd, es_stream_read *q)
         return false;
     atomic_fetch_add(&rd->active, 1);
     es_read_prepare(q);
-    es_read_run_on(d, &q, 1);
+    es_read_run_on(rd, d, &q, 1);
     db_pool_release(rd->pool, d);
     atomic_fetch_sub(&rd->active, 1);
     return true;
+}
+
+void es_read_wait(es_reader *rd, es_stream_read *q)
+{
+    es_read_prepare(q);
+    es_read_run(rd, &q, 1);
 }

@@ -134,6 +134,8 @@ static void es_store_render_stream(es_stream_read *q, const db_res *r)
              es_event_render(&q->out, q->id, db_res_int(r, i, 0), db_res_text(r, i, 1),
                              db_res_text(r, i, 2), db_res_int(r, i, 3)) == 0;
     }
+    size_t rows = db_res_rows(r);
+    q->last = rows ? db_res_int(r, rows - 1, 0) : 0;
     q->ok = ok && buf_puts(&q->out, "]}") == 0;
     if (!q->ok)
         err_set(&q->e, ERR_INTERNAL, "response too large");

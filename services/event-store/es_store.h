@@ -46,13 +46,15 @@ extern const db_spec es_db_spec;
 bool es_store_head(db *d, int64_t *head, err *e) WUR;
 
 /* One read of a stream: versions [from, to], at most `limit`. The answer,
- * {"events":[...]}, goes to `out` (ok), or the reason to `e`. */
+ * {"events":[...]}, goes to `out` (ok), or the reason to `e`; `last` gets
+ * the version of its last event (0: none). */
 typedef struct es_stream_read {
     const char *id;
     int64_t from, to, limit;
     buf out;
     err e;
     bool ok;
+    int64_t last;
 } es_stream_read;
 
 /* Runs n reads as one pipeline (one round trip) and fills each. Not DB_OK
