@@ -31,20 +31,28 @@ struct es_reader {
     es_read_job *head, *tail;
     bool stopping;
     db_pool *pool;
-    atomic_int active; /* reads queued or running, batched or not */
+    atomic_int active; /* reads queued or running, in batches or not */
     /* Per slot: the high 32 bits of a stream id's hash, then the highest
-     * version a read of it returned (a hint: a collision only misjudges). */
+     * version reads of it returned (a hint: a collision only misjudges). */
     _Atomic uint64_t hints[ES_READ_HINTS];
 };
 
+/* Remembers how far a read reached in its stream. Streams only grow: a
+ * slot of the same stream only rises (a short page must not make a long
+ * stream look short); another stream's slot is taken over. */
 static void es_read_hint_put(es_reader *rd, const es_stream_read *q)
 {
     if (!q->ok || q->last <= 0)
         return;
     uint64_t h = strhash(q->id);
     uint64_t v = q->last > (int64_t)UINT32_MAX ? UINT32_MAX : (uint64_t)q->last;
-    atomic_store_explicit(&rd->hints[h % ES_READ_HINTS], (h >> 32) << 32 | v,
-                          memory_order_relaxed);
+    uint64_t want = (h >> 32) << 32 | v;
+    _Atomic uint64_t *slot = &rd->hints[h % ES_READ_HINTS];
+    uint64_t old = atomic_load_explicit(slot, memory_order_relaxed);
+    while ((old >> 32 != h >> 32 || (old & UINT32_MAX) < v) &&
+           !atomic_compare_exchange_weak_explicit(slot, &old, want, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
 }
 
 bool es_read_big(es_reader *rd, const es_stream_read *q)
@@ -67,7 +75,7 @@ static void es_read_fail_all(es_stream_read **q, size_t n, const err *e)
     }
 }
 
-/* Runs a batch on d and remembers the streams' lengths. A failed batch
+/* Runs a batch on d and remembers how long the streams are. A failed batch
  * whose connection still works runs again one read at a time: one read's
  * failure (a statement time-out, a result too large for memory) aborts the
  * whole pipeline, and must fail that read alone. */
@@ -75,7 +83,7 @@ static void es_read_run_on(es_reader *rd, db *d, es_stream_read **q, size_t n)
 {
     err e = ERR_INIT;
     db_status st = es_store_read_streams(d, q, n, &e);
-    if (st != DB_OK && st != DB_ERR_UNAVAILABLE && n > 1 && db_healthy(d)) {
+    if (st != DB_OK && n > 1 && db_healthy(d)) {
         log_warn("read: a batch of %zu failed (%s); each read again alone", n, e.message);
         for (size_t i = 0; i < n; i++)
             es_read_run_on(rd, d, &q[i], 1);
@@ -218,6 +226,8 @@ bool es_read_now(es_reader *rd, es_stream_read *q)
 
 void es_read_wait(es_reader *rd, es_stream_read *q)
 {
+    atomic_fetch_add(&rd->active, 1);
     es_read_prepare(q);
     es_read_run(rd, &q, 1);
+    atomic_fetch_sub(&rd->active, 1);
 }

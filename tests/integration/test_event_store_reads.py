@@ -108,25 +108,29 @@ def test_long_streams_read_alone_and_whole(backend, services):
 
 
 # A view in place of the events table fails every read of the stream "boom"
-# (at run time, for its rows only) and no other statement: on PostgreSQL it
-# stays insertable, so that even a new connection prepares every statement.
+# at run time (for its rows only), slows down reads of "slow" (so that the
+# reads around them queue up into batches) and changes nothing else. On
+# PostgreSQL it stays insertable, so that a new connection prepares every
+# statement.
 BOOM_PG = """ALTER TABLE es_events RENAME TO es_events_t;
-CREATE VIEW es_events AS SELECT * FROM es_events_t WHERE
-  CASE WHEN originator_id = 'boom' THEN 1 / (length(originator_id) - 4) = 0 ELSE true END;"""
+CREATE VIEW es_events AS SELECT * FROM es_events_t WHERE CASE originator_id
+  WHEN 'boom' THEN 1 / (length(originator_id) - 4) = 0
+  WHEN 'slow' THEN pg_sleep(%s) IS NOT NULL ELSE true END;"""
 BOOM_SQLITE = """ALTER TABLE es_events RENAME TO es_events_t;
-CREATE VIEW es_events AS SELECT * FROM es_events_t WHERE
-  CASE WHEN originator_id = 'boom' THEN json('not json') IS NOT NULL ELSE 1 END;"""
+CREATE VIEW es_events AS SELECT * FROM es_events_t WHERE CASE originator_id
+  WHEN 'boom' THEN json('not json') IS NOT NULL
+  WHEN 'slow' THEN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
+                    WHERE x < 100000) SELECT count(*) FROM c) > 0 ELSE 1 END;"""
 
 
-def test_a_failing_read_fails_alone(backend, services, request):
-    """One read that fails in the database aborts the pipeline of its batch;
-    the batch then runs again one read at a time, so that its neighbours
-    still get their answers and only the failing read gets its 500."""
+def boom_store(backend, services, request, sleep="0.004", pool="2"):
+    """An event store whose streams boom, slow and fine hold 3 events each,
+    behind the view above."""
     url = backend()
-    es = services("event-store", {"ESKIT_DATABASE_URL": url, "ESKIT_DB_POOL_SIZE": "2"})
+    es = services("event-store", {"ESKIT_DATABASE_URL": url, "ESKIT_DB_POOL_SIZE": pool})
     assert es.wait_ready(), es.log()
     c = Client(es.url)
-    for oid in ("boom", "fine"):
+    for oid in ("boom", "slow", "fine"):
         assert c.post("/v1/events", {"events": [
             {"originator": {"id": oid}, "event_type": "B.Happened", "payload": {"v": v}}
             for v in range(1, 4)]}).status == 201
@@ -135,26 +139,61 @@ def test_a_failing_read_fails_alone(backend, services, request):
     [t.start() for t in warm]
     [t.join() for t in warm]
     if backend.kind == "pg":
-        request.getfixturevalue("pg").psql(BOOM_PG, db=url.rsplit("/", 1)[1])
+        request.getfixturevalue("pg").psql(BOOM_PG % sleep, db=url.rsplit("/", 1)[1])
     else:
         db = sqlite3.connect(url[len("sqlite:"):], isolation_level=None, timeout=5)
         db.executescript(BOOM_SQLITE)
         db.close()
-    assert c.get("/v1/events/boom").status == 500
-    counts = {"fine": {}, "boom": {}}
+    return es
+
+
+def read_concurrently(es, readers, rounds):
+    """readers: {stream: threads}. Returns {stream: {status: count}}."""
+    counts = {oid: {} for oid in readers}
     lock = threading.Lock()
 
     def reader(oid):
         rc = Client(es.url)
-        for _ in range(60):
+        for _ in range(rounds):
             status = rc.get(f"/v1/events/{oid}").status
             with lock:
                 counts[oid][status] = counts[oid].get(status, 0) + 1
 
-    threads = [threading.Thread(target=reader, args=("boom" if n < 3 else "fine",))
-               for n in range(12)]
+    threads = [threading.Thread(target=reader, args=(oid,))
+               for oid, n in readers.items() for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert counts == {"fine": {200: 540}, "boom": {500: 180}}, counts
+    return counts
+
+
+def full_log(es):
+    with open(es.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def test_a_failing_read_fails_alone(backend, services, request):
+    """One read that fails in the database aborts the pipeline of its batch;
+    the batch then runs again one read at a time, so that its neighbours
+    still get their answers and only the failing read gets its 500."""
+    es = boom_store(backend, services, request)
+    assert Client(es.url).get("/v1/events/boom").status == 500
+    counts = read_concurrently(es, {"boom": 3, "slow": 2, "fine": 8}, 40)
+    assert counts == {"boom": {500: 120}, "slow": {200: 80}, "fine": {200: 320}}, counts
+    assert "each read again alone" in full_log(es), "no batch held a failing read"
+
+
+def test_a_timed_out_read_fails_alone(pg, services, request):
+    """A statement time-out (503, the connection stays up) in a batch fails
+    only the read that took too long."""
+    class Backend:
+        kind = "pg"
+
+        def __call__(self):
+            url = pg.new_database()
+            pg.psql(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET statement_timeout = '200ms'")
+            return url
+    es = boom_store(Backend(), services, request, sleep="0.1")
+    counts = read_concurrently(es, {"slow": 2, "fine": 8}, 10)
+    assert counts == {"slow": {503: 20}, "fine": {200: 80}}, counts
