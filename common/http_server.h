@@ -8,8 +8,8 @@
  *   connections, where a route says where its handler runs (http_run):
  *   on the loop when it never blocks (it answers at once or later from
  *   another thread, http_req_defer), on the loop when it is a short read
- *   and the service has a database connection free, else on a worker thread
- *   (long polls, SSE, calls to other services).
+ *   and the service has a database connection free (or it defers), else on
+ *   a worker thread (long polls, SSE, calls to other services).
  *
  * A service gives a route table (data: method, pattern with {params},
  * handler). The server does everything around the handler once, for all

@@ -132,11 +132,11 @@ void es_http_read_stream(http_req *r)
     }
     j->q = (es_stream_read){.id = id, .from = from, .to = to, .limit = limit};
     if (es_read_big(app->reader, &j->q) || !http_req_can_defer(r)) {
-        log_debug("read: %s alone, on a thread that may wait", id);
         if (http_req_to_worker(r)) { /* it runs again on a worker */
             free(j);
             return;
         }
+        log_debug("read: %s alone, on a thread that may wait", id);
         es_read_wait(app->reader, &j->q);
         es_http_read_done(r, j);
         return;
