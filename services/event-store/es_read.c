@@ -18,7 +18,7 @@
 #include "log.h"
 #include "strhash.h"
 
-#define ES_READ_MAX_BATCH 32
+#define ES_READ_MAX_BATCH ES_STORE_READ_MAX
 #define ES_READ_MAX_THREADS 16
 #define ES_READ_HINTS 4096 /* streams whose length the readers remember */
 #define ES_READ_BIG 128    /* events from which a read is long (es_read_big) */

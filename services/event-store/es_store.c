@@ -143,32 +143,26 @@ static void es_store_render_stream(es_stream_read *q, const db_res *r)
 
 db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e)
 {
-    db_status st = DB_ERR_OTHER;
-    db_param *params = calloc(n * 4, sizeof *params);
-    db_step *steps = calloc(n, sizeof *steps);
-    db_res **res = calloc(n, sizeof *res);
-    if (!params || !steps || !res) {
-        err_set(e, ERR_INTERNAL, "out of memory");
-        goto done;
+    db_param params[ES_STORE_READ_MAX][4];
+    db_step steps[ES_STORE_READ_MAX] = {{0}};
+    db_res *res[ES_STORE_READ_MAX] = {0};
+    if (n > ES_STORE_READ_MAX) {
+        err_set(e, ERR_INTERNAL, "%zu reads in one batch (at most %d)", n, ES_STORE_READ_MAX);
+        return DB_ERR_OTHER;
     }
     for (size_t i = 0; i < n; i++) {
-        db_param *p = &params[i * 4];
-        p[0] = DB_TEXT(q[i]->id);
-        p[1] = DB_INT(q[i]->from);
-        p[2] = DB_INT(q[i]->to);
-        p[3] = DB_INT(q[i]->limit);
-        steps[i] = (db_step){ES_READ_STREAM, p, 4, &res[i]};
+        params[i][0] = DB_TEXT(q[i]->id);
+        params[i][1] = DB_INT(q[i]->from);
+        params[i][2] = DB_INT(q[i]->to);
+        params[i][3] = DB_INT(q[i]->limit);
+        steps[i] = (db_step){ES_READ_STREAM, params[i], 4, &res[i]};
     }
-    st = db_pipeline(d, steps, n, e);
-    if (st == DB_OK)
-        for (size_t i = 0; i < n; i++)
+    db_status st = db_pipeline(d, steps, n, e);
+    for (size_t i = 0; i < n; i++) {
+        if (st == DB_OK)
             es_store_render_stream(q[i], res[i]);
-done:
-    for (size_t i = 0; res && i < n; i++)
         db_res_free(res[i]);
-    free(params);
-    free(steps);
-    free(res);
+    }
     return st;
 }
 

@@ -57,8 +57,10 @@ typedef struct es_stream_read {
     int64_t last;
 } es_stream_read;
 
-/* Runs n reads as one pipeline (one round trip) and fills each. Not DB_OK
- * (e set) when the batch as a whole failed: then no read is filled. */
+/* Runs n reads (at most ES_STORE_READ_MAX) as one pipeline (one round
+ * trip) and fills each. Not DB_OK (e set) when the batch as a whole failed:
+ * then no read is filled. */
+#define ES_STORE_READ_MAX 32
 db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e) WUR;
 
 /* One stream as a new JSON object; NULL with e = not_found when unknown. */

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -17,6 +18,27 @@ BIN_DIR = os.environ.get("ESKIT_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 PG_BIN = "/usr/lib/postgresql/15/bin"
 SANITIZE = os.environ.get("ESKIT_SANITIZE") == "1"
+
+
+def run_threads(calls, timeout=120):
+    """Runs each (fn, arg...) of calls on a thread of its own, all at once,
+    and waits for them all."""
+    threads = [threading.Thread(target=fn, args=tuple(args)) for fn, *args in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+
+
+def append_one_by_one(url, oid, n, failures):
+    """Appends n events to stream oid, one request each; each answer that is
+    not a 201 goes to the list failures."""
+    c = Client(url)
+    for i in range(n):
+        r = c.post("/v1/events", {"originator": {"id": oid}, "event_type": "W.Happened",
+                                  "payload": {"i": i}})
+        if r.status != 201:
+            failures.append(f"append: {r.status} {r.body[:200]!r}")
 
 
 def free_port():

@@ -2,9 +2,7 @@
 short read starts on its loop and moves to a worker when no open database
 connection is free. With a pool of one connection, concurrent readers and
 writers keep finding it taken; every answer must still be whole and right."""
-import threading
-
-from eskit import Client
+from eskit import Client, append_one_by_one, run_threads
 
 
 def test_quick_reads_with_one_pooled_connection(backend, services):
@@ -32,20 +30,8 @@ def test_quick_reads_with_one_pooled_connection(backend, services):
                 if r.status != 200 or not check(r.json):
                     failures.append(f"{path}: {r.status} {r.body[:200]!r}")
 
-    def writer(n):
-        wc = Client(es.url)
-        for k in range(40):
-            r = wc.post("/v1/events", {"originator": {"id": f"w{n}"}, "event_type": "W.Happened",
-                                       "payload": {"k": k}})
-            if r.status != 201:
-                failures.append(f"append: {r.status} {r.body[:200]!r}")
-
-    threads = [threading.Thread(target=reader, args=(n,)) for n in range(12)]
-    threads += [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_threads([(reader, n) for n in range(12)] +
+                [(append_one_by_one, es.url, f"w{n}", 40, failures) for n in range(4)])
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
     r = c.get("/metrics")
     assert r.status == 200

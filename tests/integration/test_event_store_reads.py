@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from eskit import Client
+from eskit import Client, append_one_by_one, run_threads
 
 STREAMS = 8
 
@@ -41,20 +41,8 @@ def check_batched_reads(es):
             if r.status != 200 or got != expect:
                 failures.append(f"{oid} {frm}..{to} limit {limit}: {r.status} {r.body[:300]!r}")
 
-    def writer(w):
-        wc = Client(es.url)
-        for i in range(30):
-            r = wc.post("/v1/events", {"originator": {"id": f"w{w}"}, "event_type": "W.Happened",
-                                       "payload": {"i": i}})
-            if r.status != 201:
-                failures.append(f"append: {r.status} {r.body[:200]!r}")
-
-    threads = [threading.Thread(target=reader, args=(s,)) for s in range(16)]
-    threads += [threading.Thread(target=writer, args=(w,)) for w in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_threads([(reader, s) for s in range(16)] +
+                [(append_one_by_one, es.url, f"w{w}", 30, failures) for w in range(2)])
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
     for w in range(2):
         assert [e["originator"]["version"] for e in c.get(f"/v1/events/w{w}").json["events"]] == \
@@ -99,11 +87,7 @@ def test_long_streams_read_alone_and_whole(backend, services):
             if not ok:
                 failures.append(f"{r.status} {r.body[:200]!r}")
 
-    threads = [threading.Thread(target=reader, args=(s,)) for s in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_threads([(reader, s) for s in range(12)])
     assert not failures, f"{len(failures)} failures, first: {failures[:3]}"
 
 
@@ -134,10 +118,8 @@ def boom_store(backend, services, request, sleep="0.004", pool="2"):
         assert c.post("/v1/events", {"events": [
             {"originator": {"id": oid}, "event_type": "B.Happened", "payload": {"v": v}}
             for v in range(1, 4)]}).status == 201
-    warm = [threading.Thread(target=lambda: Client(es.url).get("/v1/events/fine"))
-            for _ in range(8)]  # opens the pool's connections while they still can
-    [t.start() for t in warm]
-    [t.join() for t in warm]
+    # opens the pool's connections while they still can
+    run_threads([(lambda: Client(es.url).get("/v1/events/fine"),)] * 8)
     if backend.kind == "pg":
         request.getfixturevalue("pg").psql(BOOM_PG % sleep, db=url.rsplit("/", 1)[1])
     else:
@@ -159,12 +141,7 @@ def read_concurrently(es, readers, rounds):
             with lock:
                 counts[oid][status] = counts[oid].get(status, 0) + 1
 
-    threads = [threading.Thread(target=reader, args=(oid,))
-               for oid, n in readers.items() for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    run_threads([(reader, oid) for oid, n in readers.items() for _ in range(n)])
     return counts
 
 
