@@ -161,9 +161,6 @@ int jschema_link(jschema *s, err *e) WUR;
 
 /* --- jschema_validate.c -------------------------------------------------------- */
 
-/* JSON equality where numbers compare by value (1 == 1.0). */
-bool jschema_equal(const json_t *a, const json_t *b);
-
 /* True for integers and for reals with an integral value (1.0). */
 bool jschema_is_int(const json_t *v);
 

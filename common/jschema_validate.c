@@ -9,6 +9,7 @@
  * with no error array: they then stop at the first failure.
  */
 #include "jschema_int.h"
+#include "jsonx.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -57,55 +58,6 @@ bool jschema_is_int(const json_t *v)
         return false;
     double d = json_real_value(v);
     return isfinite(d) && floor(d) == d;
-}
-
-/* -1, 0, 1 as a < b, a == b, a > b; exact for int64 against double where long
- * double holds both (x86-64, aarch64). */
-static int jschema_cmp(const json_t *a, const json_t *b)
-{
-    if (json_is_integer(a) && json_is_integer(b)) {
-        json_int_t x = json_integer_value(a), y = json_integer_value(b);
-        return (x > y) - (x < y);
-    }
-    long double x =
-        json_is_integer(a) ? (long double)json_integer_value(a) : (long double)json_real_value(a);
-    long double y =
-        json_is_integer(b) ? (long double)json_integer_value(b) : (long double)json_real_value(b);
-    return (x > y) - (x < y);
-}
-
-bool jschema_equal(const json_t *a, const json_t *b)
-{
-    const char *key = NULL;
-    size_t key_len = 0;
-    json_t *av = NULL;
-
-    if (json_is_number(a) && json_is_number(b))
-        return jschema_cmp(a, b) == 0;
-    if (json_typeof(a) != json_typeof(b))
-        return false;
-    switch (json_typeof(a)) {
-    case JSON_OBJECT:
-        if (json_object_size(a) != json_object_size(b))
-            return false;
-        json_object_keylen_foreach ((json_t *)a, key, key_len, av) {
-            const json_t *bv = json_object_getn(b, key, key_len);
-            if (!bv || !jschema_equal(av, bv))
-                return false;
-        }
-        return true;
-    case JSON_ARRAY:
-        if (json_array_size(a) != json_array_size(b))
-            return false;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!jschema_equal(json_array_get(a, i), json_array_get(b, i)))
-                return false;
-        return true;
-    case JSON_STRING:
-        return json_equal(a, b);
-    default: /* true, false, null */
-        return true;
-    }
 }
 
 /* --- errors and the instance path ------------------------------------------------ */
@@ -223,7 +175,7 @@ static bool jschema_v_type(jschema_vc *vc, unsigned types)
 static bool jschema_v_bound(jschema_vc *vc, const json_t *x, const json_t *limit, int refuse_a,
                             int refuse_b, const char *op)
 {
-    int c = jschema_cmp(x, limit);
+    int c = jsonx_num_cmp(x, limit);
     if (c != refuse_a && c != refuse_b)
         return true;
     char *num = jschema_v_num(limit);
@@ -295,7 +247,7 @@ static bool jschema_v_array(jschema_vc *vc, const jschema_node *n, const json_t 
         size_t dup = 0, first = 0;
         for (size_t i = 1; i < size && !dup; i++)
             for (size_t j = 0; j < i && !dup; j++)
-                if (jschema_equal(json_array_get(x, i), json_array_get(x, j))) {
+                if (jsonx_equal(json_array_get(x, i), json_array_get(x, j))) {
                     dup = i;
                     first = j;
                 }
@@ -455,11 +407,11 @@ static bool jschema_v_keywords(jschema_vc *vc, const jschema_node *n, const json
     if (n->enum_values) {
         bool found = false;
         for (size_t i = 0; i < json_array_size(n->enum_values) && !found; i++)
-            found = jschema_equal(x, json_array_get(n->enum_values, i));
+            found = jsonx_equal(x, json_array_get(n->enum_values, i));
         if (!found)
             V_FAIL("must be one of the values of \"enum\"");
     }
-    if (n->const_value && !jschema_equal(x, n->const_value))
+    if (n->const_value && !jsonx_equal(x, n->const_value))
         V_FAIL("must be equal to the value of \"const\"");
 
     switch (json_typeof(x)) {

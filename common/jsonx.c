@@ -153,6 +153,53 @@ int jsonx_depth(const char *text, size_t len)
     return deepest;
 }
 
+int jsonx_num_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return (x > y) - (x < y);
+    }
+    long double x =
+        json_is_integer(a) ? (long double)json_integer_value(a) : (long double)json_real_value(a);
+    long double y =
+        json_is_integer(b) ? (long double)json_integer_value(b) : (long double)json_real_value(b);
+    return (x > y) - (x < y);
+}
+
+bool jsonx_equal(const json_t *a, const json_t *b)
+{
+    const char *key = NULL;
+    size_t key_len = 0;
+    json_t *av = NULL;
+
+    if (json_is_number(a) && json_is_number(b))
+        return jsonx_num_cmp(a, b) == 0;
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    switch (json_typeof(a)) {
+    case JSON_OBJECT:
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        json_object_keylen_foreach ((json_t *)a, key, key_len, av) {
+            const json_t *bv = json_object_getn(b, key, key_len);
+            if (!bv || !jsonx_equal(av, bv))
+                return false;
+        }
+        return true;
+    case JSON_ARRAY:
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!jsonx_equal(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    case JSON_STRING:
+        return json_equal(a, b);
+    default: /* true, false, null */
+        return true;
+    }
+}
+
 char *jsonx_dump(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

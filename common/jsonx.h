@@ -23,6 +23,15 @@ json_t *jsonx_parse(const char *data, size_t len, err *e) WUR;
  * scalar; "[[1]]" is 2). */
 int jsonx_depth(const char *text, size_t len);
 
+/* -1, 0, 1 as a < b, a == b, a > b, for two JSON numbers (exact for int64
+ * against double where long double holds both: x86-64, aarch64). */
+int jsonx_num_cmp(const json_t *a, const json_t *b);
+
+/* JSON equality where numbers compare by value (1 == 1.0, 100 == 1e2; exact
+ * for int64 against double where long double holds both) and object members
+ * in any order. */
+bool jsonx_equal(const json_t *a, const json_t *b);
+
 /* Compact serialisation; the caller frees the string. NULL on OOM. */
 char *jsonx_dump(const json_t *v);
 

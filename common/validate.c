@@ -34,6 +34,28 @@ bool validate_id(const char *s)
     return n > 0;
 }
 
+bool validate_uuid(const char *s, char out[VALIDATE_UUID_LEN])
+{
+    if (s == NULL)
+        return false;
+    for (size_t i = 0; i < VALIDATE_UUID_LEN - 1; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (c >= 'A' && c <= 'F') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false; /* also the NUL of a short string */
+        }
+        out[i] = c;
+    }
+    if (s[VALIDATE_UUID_LEN - 1] != '\0')
+        return false;
+    out[VALIDATE_UUID_LEN - 1] = '\0';
+    return true;
+}
+
 /* Checks the first `len` bytes of s as one or more non-empty segments joined
  * by single dots. Sets *last_dot to the index of the last dot, or -1. */
 static bool validate_segments(const char *s, size_t len, long *last_dot)

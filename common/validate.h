@@ -19,6 +19,11 @@ bool validate_entity_type(const char *s);
  * of the entity type (the event name starts at s + *entity_len + 1). */
 bool validate_event_type(const char *s, size_t *entity_len);
 
+/* A UUID in canonical text form (8-4-4-4-12 hex digits, either case). On
+ * success `out` gets it in lowercase, NUL-terminated. */
+#define VALIDATE_UUID_LEN 37 /* 36 characters and the NUL */
+bool validate_uuid(const char *s, char out[VALIDATE_UUID_LEN]);
+
 /* A log selector: "*", or ENTITY.EVENT where either side may be "*". */
 typedef struct log_selector {
     char entity[VALIDATE_TYPE_MAX + 1]; /* "" = any */

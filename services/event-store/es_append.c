@@ -206,9 +206,10 @@ es_append_job *es_append_submit(es_committer *c, es_event *events, size_t n,
     return j;
 }
 
-bool es_append_finish(es_append_job *j, err *e)
+bool es_append_finish(es_append_job *j, bool *replayed, err *e)
 {
     bool ok = j->g.ok;
+    *replayed = ok && j->g.replayed;
     if (!ok) {
         if (j->g.e.code == ERR_NONE)
             err_set(&j->g.e, ERR_INTERNAL, "the append failed");

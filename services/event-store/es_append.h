@@ -38,8 +38,10 @@ typedef struct es_append_job es_append_job;
 es_append_job *es_append_submit(es_committer *c, es_event *events, size_t n,
                                 void (*wake)(void *ctx), void *ctx, err *e) WUR;
 /* The outcome of a woken job, which it frees. On success each event's
- * version and log_id are filled. On failure e is set: conflict (with
- * details.current_version), unavailable, or internal; nothing was written. */
-bool es_append_finish(es_append_job *j, err *e) WUR;
+ * version, log_id and recorded_at are filled, and *replayed says whether the
+ * append was a retry of stored events (nothing written; the events are the
+ * stored ones). On failure e is set: conflict (with details.current_version
+ * or details.event_id), unavailable, or internal; nothing was written. */
+bool es_append_finish(es_append_job *j, bool *replayed, err *e) WUR;
 
 #endif

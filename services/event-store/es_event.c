@@ -60,6 +60,25 @@ static bool es_event_parse_one(const json_t *obj, const char *where, int64_t now
                 f);
         return false;
     }
+    if (strcmp(ev->event_type + ev->entity_len + 1, "Erased") == 0) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "%s: the event name Erased is reserved for the erasure of a stream", f);
+        return false;
+    }
+    snprintf(f, sizeof f, "%sevent_id", where);
+    if (!jsonx_get_string(obj, "event_id", f, false, &s, e))
+        return false;
+    if (s && !validate_uuid(s, ev->event_id)) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "%s must be a UUID in canonical text form, such as "
+                "0b7d3c1e-4f2a-4c8e-9b1d-5e6f7a8b9c0d",
+                f);
+        return false;
+    }
+    s = NULL;
+    snprintf(f, sizeof f, "%smetadata", where);
+    if (!jsonx_get_object(obj, "metadata", f, false, &ev->metadata, e))
+        return false;
     ev->payload = json_object_get(obj, "payload");
     if (!ev->payload) {
         err_set(e, ERR_INVALID_ARGUMENT, "%spayload is required", where);
@@ -120,6 +139,25 @@ static bool es_event_check_consecutive(const es_event *evs, size_t n, err *e)
     return true;
 }
 
+/* No event id twice in one request (a quadratic scan: at most 1,000 events,
+ * and only over the events that carry an id). */
+static bool es_event_check_ids(const es_event *evs, size_t n, err *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!evs[i].event_id[0])
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(evs[j].event_id, evs[i].event_id) == 0) {
+                err_set(e, ERR_INVALID_ARGUMENT,
+                        "events[%zu].event_id: event id %s is given twice in this request", i,
+                        evs[i].event_id);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err *e)
 {
     es_event *evs = NULL;
@@ -162,7 +200,7 @@ es_event *es_event_parse_request(const json_t *body, size_t *n, bool *batch, err
         if (!es_event_parse_one(json_array_get(list, i), where, now, &evs[i], e))
             goto fail;
     }
-    if (!es_event_check_consecutive(evs, count, e))
+    if (!es_event_check_consecutive(evs, count, e) || !es_event_check_ids(evs, count, e))
         goto fail;
     *n = count;
     *batch = true;
@@ -172,30 +210,35 @@ fail:
     return NULL;
 }
 
-/* The event object, with the payload as text or, when payload_json is
- * NULL, as a jansson value. */
-static int es_event_render_any(buf *b, const char *originator_id, int64_t version,
-                               const char *event_type, const char *payload_json,
-                               const json_t *payload, int64_t occurred_on)
+/* The event object; payload and metadata as text when their _json is set,
+ * else as jansson values (NULL: absent). */
+static int es_event_render_any(buf *b, const es_event_view *v, const json_t *payload,
+                               const json_t *metadata)
 {
-    char ts[TIMEFMT_LEN];
-    timefmt_format(occurred_on, ts);
-    if (buf_puts(b, "{\"originator\":{\"id\":") || jsonw_string(b, originator_id) ||
-        buf_printf(b, ",\"version\":%lld},\"event_type\":", (long long)version) ||
-        jsonw_string(b, event_type) ||
-        ((payload_json || payload) &&
+    char ts[TIMEFMT_LEN], rts[TIMEFMT_LEN];
+    timefmt_format(v->occurred_on, ts);
+    timefmt_format(v->recorded_at, rts);
+    bool has_payload = v->payload_json || payload;
+    bool has_metadata = v->metadata_json || metadata;
+    if (buf_puts(b, "{") ||
+        (v->event_id && v->event_id[0] && buf_printf(b, "\"event_id\":\"%s\",", v->event_id)) ||
+        buf_puts(b, "\"originator\":{\"id\":") || jsonw_string(b, v->originator_id) ||
+        buf_printf(b, ",\"version\":%lld},\"event_type\":", (long long)v->version) ||
+        jsonw_string(b, v->event_type) ||
+        (has_payload &&
          (buf_puts(b, ",\"payload\":") ||
-          (payload_json ? buf_puts(b, payload_json) : jsonw_value(b, payload)))) ||
-        buf_printf(b, ",\"occurred_on\":\"%s\"}", ts))
+          (v->payload_json ? buf_puts(b, v->payload_json) : jsonw_value(b, payload)))) ||
+        (has_metadata &&
+         (buf_puts(b, ",\"metadata\":") ||
+          (v->metadata_json ? buf_puts(b, v->metadata_json) : jsonw_value(b, metadata)))) ||
+        buf_printf(b, ",\"occurred_on\":\"%s\",\"recorded_at\":\"%s\"}", ts, rts))
         return -1;
     return 0;
 }
 
-int es_event_render(buf *b, const char *originator_id, int64_t version, const char *event_type,
-                    const char *payload_json, int64_t occurred_on)
+int es_event_render(buf *b, const es_event_view *v)
 {
-    return es_event_render_any(b, originator_id, version, event_type, payload_json, NULL,
-                               occurred_on);
+    return es_event_render_any(b, v, NULL, NULL);
 }
 
 int es_event_render_appended(buf *b, const es_event *evs, size_t n, bool batch)
@@ -206,8 +249,14 @@ int es_event_render_appended(buf *b, const es_event *evs, size_t n, bool batch)
         const es_event *ev = &evs[i];
         if (buf_printf(b, "%s{\"log_id\":%lld,\"event\":", i ? "," : "",
                        (long long)ev->log_id) ||
-            es_event_render_any(b, ev->originator_id, ev->version, ev->event_type, NULL,
-                                ev->payload, ev->occurred_on) ||
+            es_event_render_any(b,
+                                &(es_event_view){.event_id = ev->event_id,
+                                                 .originator_id = ev->originator_id,
+                                                 .version = ev->version,
+                                                 .event_type = ev->event_type,
+                                                 .occurred_on = ev->occurred_on,
+                                                 .recorded_at = ev->recorded_at},
+                                ev->payload, ev->metadata) ||
             buf_puts(b, "}"))
             return -1;
     }

@@ -23,6 +23,7 @@
 
 #include "es_store.h"
 #include "jsonw.h"
+#include "jsonx.h"
 #include "log.h"
 #include "strhash.h"
 
@@ -80,22 +81,78 @@ static bool es_smap_fill(es_smap *m, es_gjob **jobs, size_t n)
     return true;
 }
 
-/* What either path builds for a group: the streams it touches and three
- * JSON arrays for the statements (`lead`: the versions to check, or the ids
- * to read). */
+/* ------------------------------------------------------------------------ */
+/* the event ids of a group: what its idempotent appends are judged by      */
+
+/* A known event id: a stored event (row `row` of `r`) or an event accepted
+ * earlier in this group (`ev`). */
+typedef struct es_iref {
+    const char *id;
+    const db_res *r; /* columns of ES_EVENTS_BY_ID */
+    size_t row;
+    const es_event *ev;
+} es_iref;
+
+typedef struct es_imap {
+    es_iref *slots;
+    size_t cap; /* a power of two; 0 when the group carries no event id */
+} es_imap;
+
+static es_iref *es_imap_get(es_imap *m, const char *id, bool add)
+{
+    size_t i = (size_t)strhash(id) & (m->cap - 1);
+    while (m->slots[i].id) {
+        if (strcmp(m->slots[i].id, id) == 0)
+            return &m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    if (!add)
+        return NULL;
+    m->slots[i].id = id;
+    return &m->slots[i];
+}
+
+/* What either path builds for a group: the streams it touches, its event
+ * ids, and JSON arrays for the statements (`lead`: the versions to check,
+ * or the ids to read; `ids`: the event ids). */
 typedef struct es_gwork {
     es_smap m;
-    buf lead, events, streams;
+    es_imap im;
+    buf lead, events, streams, ids;
 } es_gwork;
 
 /* false on OOM; es_gwork_free() either way. */
 static bool es_gwork_init(es_gwork *w, es_gjob **jobs, size_t n)
 {
     w->m = (es_smap){NULL, 0};
+    w->im = (es_imap){NULL, 0};
     buf_init(&w->lead, ES_GROUP_JSON_MAX);
     buf_init(&w->events, ES_GROUP_JSON_MAX);
     buf_init(&w->streams, ES_GROUP_JSON_MAX);
-    return es_smap_fill(&w->m, jobs, n);
+    buf_init(&w->ids, ES_GROUP_JSON_MAX);
+    if (!es_smap_fill(&w->m, jobs, n))
+        return false;
+    size_t nids = 0;
+    bool full = buf_puts(&w->ids, "[") != 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < jobs[i]->n; k++) {
+            const char *id = jobs[i]->events[k].event_id;
+            if (!id[0])
+                continue;
+            full |= buf_printf(&w->ids, "%s\"%s\"", nids ? "," : "", id) != 0;
+            nids++;
+        }
+    full |= buf_puts(&w->ids, "]") != 0;
+    if (full)
+        return false;
+    if (nids > 0) {
+        /* room for every id twice over: stored and accepted in the group */
+        for (w->im.cap = 16; w->im.cap < nids * 4; w->im.cap *= 2)
+            ;
+        if (!(w->im.slots = calloc(w->im.cap, sizeof *w->im.slots)))
+            return false;
+    }
+    return true;
 }
 
 static void es_gwork_free(es_gwork *w)
@@ -103,7 +160,139 @@ static void es_gwork_free(es_gwork *w)
     buf_free(&w->lead);
     buf_free(&w->events);
     buf_free(&w->streams);
+    buf_free(&w->ids);
     free(w->m.slots);
+    free(w->im.slots);
+}
+
+/* Remembers the stored events of the group's ids (rows of ES_EVENTS_BY_ID). */
+static void es_imap_stored(es_imap *m, const db_res *r)
+{
+    for (size_t i = 0; m->cap && i < db_res_rows(r); i++) {
+        es_iref *ref = es_imap_get(m, db_res_text(r, i, 0), true);
+        ref->r = r;
+        ref->row = i;
+    }
+}
+
+/* Stored JSON text (or NULL: absent) equal to a request's value (or NULL). */
+static bool es_same_json(const json_t *v, const char *text)
+{
+    if (!v || !text)
+        return !v && !text;
+    err e = ERR_INIT;
+    json_t *stored = jsonx_parse(text, strlen(text), &e);
+    err_clear(&e);
+    bool same = stored && jsonx_equal(v, stored);
+    json_decref(stored);
+    return same;
+}
+
+/* Whether an event of a request is the event found under its id: the same
+ * stream, event type, payload and metadata, and the same version where the
+ * request gives one. */
+static bool es_same_event(const es_event *ev, const es_iref *ref)
+{
+    if (ref->ev) {
+        const es_event *o = ref->ev;
+        return strcmp(ev->originator_id, o->originator_id) == 0 &&
+               strcmp(ev->event_type, o->event_type) == 0 &&
+               (!ev->want_version || ev->want_version == o->version) &&
+               jsonx_equal(ev->payload, o->payload) &&
+               (ev->metadata && o->metadata ? jsonx_equal(ev->metadata, o->metadata)
+                                            : !ev->metadata && !o->metadata);
+    }
+    const db_res *r = ref->r;
+    size_t i = ref->row;
+    return strcmp(ev->originator_id, db_res_text(r, i, 2)) == 0 &&
+           strcmp(ev->event_type, db_res_text(r, i, 4)) == 0 &&
+           (!ev->want_version || ev->want_version == db_res_int(r, i, 3)) &&
+           es_same_json(ev->payload, db_res_text(r, i, 5)) &&
+           es_same_json(ev->metadata, db_res_text(r, i, 6));
+}
+
+/*
+ * Judges a job by its event ids. Returns true when the job must be written
+ * as an ordinary append (none of its ids is known). Otherwise the job is
+ * decided here: a retry (every event known, the same: replayed, its events
+ * filled from the stored ones, or pointed at the group's by same_as) or a
+ * conflict (j->e names the first id that is known with other content, else
+ * the first known one).
+ */
+static bool es_job_fresh(es_gjob *j, es_imap *m)
+{
+    if (!m->cap)
+        return true;
+    size_t known = 0;
+    const char *first = NULL, *other = NULL;
+    for (size_t i = 0; i < j->n; i++) {
+        const es_event *ev = &j->events[i];
+        const es_iref *ref = ev->event_id[0] ? es_imap_get(m, ev->event_id, false) : NULL;
+        if (!ref)
+            continue;
+        known++;
+        if (!first)
+            first = ev->event_id;
+        if (!other && !es_same_event(ev, ref))
+            other = ev->event_id;
+    }
+    if (known == 0)
+        return true;
+    if (!other && known == j->n) {
+        for (size_t i = 0; i < j->n; i++) {
+            es_event *ev = &j->events[i];
+            const es_iref *ref = es_imap_get(m, ev->event_id, false);
+            ev->same_as = ref->ev;
+            if (!ref->ev) {
+                ev->log_id = db_res_int(ref->r, ref->row, 1);
+                ev->version = db_res_int(ref->r, ref->row, 3);
+                ev->occurred_on = db_res_int(ref->r, ref->row, 7);
+                ev->recorded_at = db_res_int(ref->r, ref->row, 8);
+            }
+        }
+        j->replayed = true;
+        return false;
+    }
+    const char *id = other ? other : first;
+    err_set_details(&j->e, ERR_CONFLICT, json_pack("{s:s}", "event_id", id),
+                    other ? "event %s is stored already with other content; nothing was written"
+                          : "event %s is stored already, other events of this append are not; "
+                            "nothing was written",
+                    id);
+    return false;
+}
+
+/* The ids of an accepted job become known to the jobs after it. */
+static void es_imap_accepted(es_imap *m, const es_gjob *j)
+{
+    for (size_t i = 0; m->cap && i < j->n; i++) {
+        const es_event *ev = &j->events[i];
+        if (!ev->event_id[0])
+            continue;
+        es_iref *ref = es_imap_get(m, ev->event_id, true);
+        ref->r = NULL;
+        ref->ev = ev;
+    }
+}
+
+/* Once the group's log ids and recorded_at are final: a retry of an event
+ * of the same group answers with that event. */
+static void es_group_fill_retries(es_gjob **jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i]->replayed)
+            continue;
+        for (size_t k = 0; k < jobs[i]->n; k++) {
+            es_event *ev = &jobs[i]->events[k];
+            if (!ev->same_as)
+                continue;
+            ev->log_id = ev->same_as->log_id;
+            ev->version = ev->same_as->version;
+            ev->occurred_on = ev->same_as->occurred_on;
+            ev->recorded_at = ev->same_as->recorded_at;
+            ev->same_as = NULL;
+        }
+    }
 }
 
 /* Sets a stream's version before the group (> 0: it exists). */
@@ -171,6 +360,8 @@ static int es_event_row(buf *b, const es_event *ev)
            buf_puts(b, ",\"event_name\":") ||
            jsonw_string(b, ev->event_type + ev->entity_len + 1) ||
            buf_puts(b, ",\"payload\":") || jsonw_value(b, ev->payload) ||
+           (ev->metadata && (buf_puts(b, ",\"metadata\":") || jsonw_value(b, ev->metadata))) ||
+           (ev->event_id[0] && buf_printf(b, ",\"event_id\":\"%s\"", ev->event_id)) ||
            buf_printf(b, ",\"occurred_on\":%lld}", (long long)ev->occurred_on);
 }
 
@@ -185,23 +376,30 @@ static int es_stream_row(buf *b, const es_sstate *s)
                       (long long)s->created_log_id, (long long)s->updated_log_id);
 }
 
-/* The jobs decided against the map's versions, numbered after *head (which
- * ends at the last id given): the accepted events go to `events` and the
- * touched streams to `streams` (JSON arrays, closed). Returns the number of
- * accepted jobs, or -1 when a buffer is full. */
-static long es_group_decide(es_gjob **jobs, size_t n, es_smap *m, int64_t *head, buf *events,
-                            buf *streams)
+/* The jobs decided against the map's versions and the known event ids,
+ * numbered after *head (which ends at the last id given) and recorded at
+ * `recorded_at`: the accepted events go to `events` and the touched streams
+ * to `streams` (JSON arrays, closed). Returns the number of accepted jobs,
+ * or -1 when a buffer is full. */
+static long es_group_decide(es_gjob **jobs, size_t n, es_gwork *w, int64_t *head,
+                            int64_t recorded_at)
 {
+    es_smap *m = &w->m;
+    buf *events = &w->events, *streams = &w->streams;
     long accepted = 0;
     bool full = buf_puts(events, "[") || buf_puts(streams, "[");
     for (size_t i = 0; i < n; i++) {
         err_clear(&jobs[i]->e);
         jobs[i]->ok = false;
-        if (!es_job_apply(jobs[i], m, head))
+        jobs[i]->replayed = false;
+        if (!es_job_fresh(jobs[i], &w->im) || !es_job_apply(jobs[i], m, head))
             continue;
         accepted++;
-        for (size_t k = 0; k < jobs[i]->n; k++)
+        es_imap_accepted(&w->im, jobs[i]);
+        for (size_t k = 0; k < jobs[i]->n; k++) {
+            jobs[i]->events[k].recorded_at = recorded_at;
             full |= es_event_row(events, &jobs[i]->events[k]) != 0;
+        }
     }
     for (size_t i = 0; i < m->cap; i++) {
         es_sstate *s = &m->slots[i];
@@ -236,6 +434,7 @@ static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, siz
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->e.code == ERR_NONE)
             jobs[i]->ok = true;
+    es_group_fill_retries(jobs, n);
     es_group_learn(g, m);
 }
 
@@ -244,10 +443,11 @@ static void es_group_done(es_group_ctx *g, const char *path, es_gjob **jobs, siz
 
 /* DB_OK with *moved false: committed (or nothing to write), jobs marked;
  * counted under `path`. DB_OK with *moved true: nothing written, and the
- * true versions of the streams that moved are remembered for another try.
- * Anything else: failed, nothing written. */
+ * true versions of the streams that moved are remembered for another try;
+ * *general also true: an event id of the group is stored, and only the
+ * general path can decide it. Anything else: failed, nothing written. */
 static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **jobs,
-                                   size_t n, bool *moved)
+                                   size_t n, bool *moved, bool *general)
 {
     db_status st = DB_ERR_OTHER;
     es_gwork w;
@@ -270,26 +470,34 @@ static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **
     /* Log ids count from 0 here; the statement adds the head. */
     int64_t ord = 0;
     long accepted = -1;
+    /* the recorded_at comes back with the head */
     if (full || buf_puts(&w.lead, "]") ||
-        (accepted = es_group_decide(jobs, n, &w.m, &ord, &w.events, &w.streams)) < 0)
+        (accepted = es_group_decide(jobs, n, &w, &ord, 0)) < 0)
         goto done;
-    db_param p[] = {DB_TEXT(w.lead.data), DB_TEXT(w.events.data), DB_TEXT(w.streams.data)};
-    if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 3, &r, &e)) != DB_OK) {
+    db_param p[] = {DB_TEXT(w.lead.data), DB_TEXT(w.events.data), DB_TEXT(w.streams.data),
+                    DB_TEXT(w.ids.data)};
+    if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 4, &r, &e)) != DB_OK) {
         log_warn("append: group of %zu failed: %s", n, e.message);
         goto done;
     }
     int64_t head = db_res_rows(r) ? db_res_int(r, 0, 0) : -1;
     if (head < 0) {
         *moved = true;
-        g->one_stmt = head == -1; /* -2: this back end has no such statement */
+        if (head == -2) /* this back end has no such statement */
+            g->one_stmt = false;
+        else if (head == -3)
+            *general = true;
         for (size_t i = 0; head == -1 && i < db_res_rows(r); i++)
             es_vcache_put(g->vc, db_res_text(r, i, 1), db_res_int(r, i, 2));
         goto done;
     }
+    int64_t recorded_at = db_res_int(r, 0, 3);
     for (size_t i = 0; i < n; i++)
-        if (jobs[i]->e.code == ERR_NONE)
-            for (size_t k = 0; k < jobs[i]->n; k++)
+        if (jobs[i]->e.code == ERR_NONE && !jobs[i]->replayed)
+            for (size_t k = 0; k < jobs[i]->n; k++) {
                 jobs[i]->events[k].log_id += head;
+                jobs[i]->events[k].recorded_at = recorded_at;
+            }
     es_group_done(g, path, jobs, n, &w.m, accepted);
 done:
     if (st != DB_OK || *moved)
@@ -307,7 +515,7 @@ done:
 static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
 {
     db_status st = DB_ERR_OTHER;
-    db_res *r = NULL, *rhead = NULL;
+    db_res *r = NULL, *rhead = NULL, *rstored = NULL;
     es_gwork w;
     err e = ERR_INIT;
 
@@ -321,29 +529,34 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
     if (full || buf_puts(&w.lead, "]"))
         goto done;
 
-    /* Round trip 1: begin, take the log lock, read the head and the
-     * versions of every stream the group touches (one pipeline). */
-    db_param ip[] = {DB_TEXT(w.lead.data)};
+    /* Round trip 1: begin, take the log lock, read the head (and the time
+     * the group is recorded at), the versions of every stream the group
+     * touches and the stored events of its event ids (one pipeline). */
+    db_param ip[] = {DB_TEXT(w.lead.data)}, idp[] = {DB_TEXT(w.ids.data)};
     db_step read_steps[] = {
         {DB_STEP_BEGIN, NULL, 0, NULL},
         {ES_LOCK, NULL, 0, NULL},
-        {ES_HEAD, NULL, 0, &rhead},
+        {ES_HEAD_CLOCK, NULL, 0, &rhead},
         {ES_VERSIONS, ip, 1, &r},
+        {ES_EVENTS_BY_ID, idp, 1, &rstored},
     };
-    if ((st = db_pipeline(g->conn, read_steps, 4, &e)) != DB_OK)
+    if ((st = db_pipeline(g->conn, read_steps, w.im.cap ? 5 : 4, &e)) != DB_OK)
         goto done; /* db_pipeline rolled back */
     int64_t head = db_res_rows(rhead) ? db_res_int(rhead, 0, 0) : 0;
+    int64_t recorded_at = db_res_rows(rhead) ? db_res_int(rhead, 0, 1) : 0;
     for (size_t i = 0; i < db_res_rows(r); i++) {
         es_sstate *s = es_smap_get(&w.m, db_res_text(r, i, 0), false);
         if (s)
             es_sstate_base(s, db_res_int(r, i, 1));
     }
-    long accepted = es_group_decide(jobs, n, &w.m, &head, &w.events, &w.streams);
+    if (rstored)
+        es_imap_stored(&w.im, rstored);
+    long accepted = es_group_decide(jobs, n, &w, &head, recorded_at);
     if (accepted <= 0) {
         db_rollback(g->conn);
         st = accepted == 0 ? DB_OK : DB_ERR_OTHER;
-        if (accepted == 0) /* every job refused: what was read is still true */
-            es_group_learn(g, &w.m);
+        if (accepted == 0) /* every job refused or a retry: what was read is still true */
+            es_group_done(g, "general", jobs, n, &w.m, 0);
         goto done;
     }
 
@@ -351,10 +564,10 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
      * replicas' readers (with the new head), commit (one pipeline). */
     char headtxt[24];
     snprintf(headtxt, sizeof headtxt, "%lld", (long long)head);
-    db_param ep[] = {DB_TEXT(w.events.data)}, sp[] = {DB_TEXT(w.streams.data)},
-             np[] = {DB_TEXT(headtxt)};
+    db_param ep[] = {DB_TEXT(w.events.data), DB_INT(recorded_at)},
+             sp[] = {DB_TEXT(w.streams.data)}, np[] = {DB_TEXT(headtxt)};
     db_step write_steps[] = {
-        {ES_INSERT_EVENTS, ep, 1, NULL},
+        {ES_INSERT_EVENTS, ep, 2, NULL},
         {ES_UPSERT_STREAMS, sp, 1, NULL},
         {ES_NOTIFY, np, 1, NULL},
         {DB_STEP_COMMIT, NULL, 0, NULL},
@@ -372,6 +585,7 @@ done:
     err_clear(&e);
     db_res_free(r);
     db_res_free(rhead);
+    db_res_free(rstored);
     es_gwork_free(&w);
     return st;
 }
@@ -383,10 +597,12 @@ db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n)
      * between the two leaves the group to the general path. */
     static const char *const paths[] = {"one_statement", "retried"};
     for (size_t i = 0; i < 2 && g->one_stmt; i++) {
-        bool moved = false;
-        db_status st = es_group_one_stmt(g, paths[i], jobs, n, &moved);
+        bool moved = false, general = false;
+        db_status st = es_group_one_stmt(g, paths[i], jobs, n, &moved, &general);
         if (st != DB_OK || !moved)
             return st;
+        if (general)
+            break;
     }
     return es_group_general(g, jobs, n);
 }

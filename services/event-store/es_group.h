@@ -7,8 +7,16 @@
  * statement checks that memory under the log lock and writes only when it
  * holds, else it returns the true versions and the group is tried once more.
  * The general path (two round trips) reads the head and the versions under
- * the lock, then writes: for a back end without the statement (SQLite), or
- * a stream that moved again between the two tries.
+ * the lock, then writes: for a back end without the statement (SQLite), a
+ * stream that moved again between the two tries, or a group holding event
+ * ids that are stored already.
+ *
+ * Idempotent appends (SPEC §3) are decided here too, under the log lock: a
+ * job whose events all carry ids that are stored already, with the same
+ * content, is a retry and is answered with the stored events; a job whose
+ * ids are partly stored, or stored with other content, is a conflict naming
+ * the id. A job that repeats the ids of an earlier job of the same group is
+ * judged against that job's events in the same way.
  */
 #ifndef ES_GROUP_H
 #define ES_GROUP_H
@@ -23,10 +31,12 @@
 #include "metrics.h"
 
 typedef struct es_gjob {
-    es_event *events; /* versions and log ids filled when ok */
+    es_event *events; /* versions, log ids and recorded_at filled when ok */
     size_t n;
     err e;            /* why the job failed, when it failed alone (a conflict) */
     bool ok;
+    bool replayed;    /* ok, and every event was stored already: a retry that
+                         wrote nothing and whose events are the stored ones */
 } es_gjob;
 
 typedef struct es_group_ctx {

@@ -34,15 +34,18 @@ static void es_http_append_done(http_req *r, void *ctx)
     err e = ERR_INIT;
     buf out;
     buf_init(&out, (size_t)1 << 30);
+    bool replayed = false;
 
     if (!p->job)
         err_move(&e, &p->e);
-    else if (es_append_finish(p->job, &e)) {
-        metrics_add(app->m_appended, NULL, (double)p->n);
+    else if (es_append_finish(p->job, &replayed, &e)) {
+        if (!replayed)
+            metrics_add(app->m_appended, NULL, (double)p->n);
         if (es_event_render_appended(&out, p->evs, p->n, p->batch) == 0) {
             size_t len = 0;
             char *text = buf_take(&out, &len);
-            http_reply_json_text(r, 201, text, len);
+            /* a retry answers as the first time, but with 200: nothing new */
+            http_reply_json_text(r, replayed ? 200 : 201, text, len);
             goto done;
         }
         err_set(&e, ERR_INTERNAL, "response too large");

@@ -16,11 +16,16 @@
 #include "jsonx.h"
 #include "log.h"
 
-#define ES_EVENT_COLS "log_id, originator_id, version, event_type, payload, occurred_on"
-/* $1 = 1 selects the payloads; 0 leaves them NULL (skip_payload). */
+/* $1 = 1 selects the payloads; 0 leaves them NULL (skip_payload). The
+ * columns are those es_log_render_entry reads. */
 #define ES_LOG_SELECT                                                                      \
     "SELECT log_id, originator_id, version, event_type, CASE WHEN $1 = 1 THEN payload END, " \
-    "occurred_on FROM es_events WHERE log_id >= $2 AND log_id <= $3"
+    "occurred_on, event_id, metadata, recorded_at FROM es_events WHERE log_id >= $2 AND "    \
+    "log_id <= $3"
+/* ms since the epoch, from the database's clock (every replica shares it) */
+#define ES_NOW_MS_PG "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)"
+#define ES_NOW_MS_LITE "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
+#define ES_LAST_ENTRY "(SELECT log_id, recorded_at FROM es_events ORDER BY log_id DESC LIMIT 1)"
 #define ES_STREAM_COLS "id, entity_type, version, last_event_type, created_log_id, updated_log_id"
 
 static const db_stmt es_stmts[ES_STMT_COUNT] = {
@@ -30,21 +35,39 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
      * SQLite's BEGIN IMMEDIATE is already the one-writer lock. */
     [ES_LOCK] = {"SELECT pg_advisory_xact_lock(4242001)", "SELECT 1"},
     [ES_HEAD] = {"SELECT COALESCE(MAX(log_id), 0) FROM es_events", NULL},
+    /* The head and the recorded_at of the events a group writes: the
+     * database's clock, but never below the last entry's. */
+    [ES_HEAD_CLOCK] = {"SELECT COALESCE(MAX(l.log_id), 0), GREATEST(" ES_NOW_MS_PG
+                       ", COALESCE(MAX(l.recorded_at), 0)) FROM " ES_LAST_ENTRY " AS l",
+                       "SELECT COALESCE(MAX(l.log_id), 0), MAX(" ES_NOW_MS_LITE
+                       ", COALESCE(MAX(l.recorded_at), 0)) FROM " ES_LAST_ENTRY " AS l"},
+    /* The stored events of the given event ids (a JSON array of strings):
+     * what an idempotent append is checked against. */
+    [ES_EVENTS_BY_ID] = {"SELECT CAST(event_id AS text), log_id, originator_id, version, "
+                         "event_type, payload, metadata, occurred_on, recorded_at FROM "
+                         "es_events WHERE event_id = ANY (ARRAY(SELECT CAST("
+                         "json_array_elements_text(CAST($1 AS json)) AS uuid)))",
+                         "SELECT event_id, log_id, originator_id, version, event_type, "
+                         "payload, metadata, occurred_on, recorded_at FROM es_events WHERE "
+                         "event_id IN (SELECT value FROM json_each($1))"},
     [ES_VERSIONS] = {"SELECT id, version FROM es_streams WHERE id = ANY "
                      "(ARRAY(SELECT json_array_elements_text(CAST($1 AS json))))",
                      "SELECT id, version FROM es_streams WHERE id IN "
                      "(SELECT value FROM json_each($1))"},
+    /* $1 the events, $2 their recorded_at */
     [ES_INSERT_EVENTS] =
         {"INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
-         "event_name, payload, occurred_on) SELECT x.log_id, x.originator_id, x.version, "
-         "x.event_type, x.entity_type, x.event_name, COALESCE(x.payload, 'null'::jsonb), "
-         "x.occurred_on FROM json_to_recordset(CAST($1 AS json)) AS x(log_id bigint, "
+         "event_name, payload, occurred_on, event_id, metadata, recorded_at) SELECT x.log_id, "
+         "x.originator_id, x.version, x.event_type, x.entity_type, x.event_name, "
+         "COALESCE(x.payload, 'null'::jsonb), x.occurred_on, x.event_id, x.metadata, "
+         "CAST($2 AS bigint) FROM json_to_recordset(CAST($1 AS json)) AS x(log_id bigint, "
          "originator_id text, version bigint, event_type text, entity_type text, event_name "
-         "text, payload jsonb, occurred_on bigint)",
+         "text, payload jsonb, occurred_on bigint, event_id uuid, metadata jsonb)",
          "INSERT INTO es_events (log_id, originator_id, version, event_type, entity_type, "
-         "event_name, payload, occurred_on) SELECT value->>'log_id', value->>'originator_id', "
-         "value->>'version', value->>'event_type', value->>'entity_type', "
-         "value->>'event_name', value->'payload', value->>'occurred_on' FROM json_each($1)"},
+         "event_name, payload, occurred_on, event_id, metadata, recorded_at) SELECT "
+         "value->>'log_id', value->>'originator_id', value->>'version', value->>'event_type', "
+         "value->>'entity_type', value->>'event_name', value->'payload', "
+         "value->>'occurred_on', value->>'event_id', value->'metadata', $2 FROM json_each($1)"},
     [ES_UPSERT_STREAMS] =
         {"INSERT INTO es_streams AS s (" ES_STREAM_COLS ") SELECT x.id, x.entity_type, "
          "x.version, x.last_event_type, x.created_log_id, x.updated_log_id FROM "
@@ -58,16 +81,18 @@ static const db_stmt es_stmts[ES_STMT_COUNT] = {
          "ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_event_type = "
          "excluded.last_event_type, updated_log_id = excluded.updated_log_id"},
     [ES_NOTIFY] = {"SELECT pg_notify('" ES_NOTIFY_CHANNEL "', $1)", "SELECT $1"},
-    /* A whole group in one statement (schema pg/0003): $1 the versions the
-     * committer expects, $2 the events, $3 the streams. Answers (head, NULL,
-     * NULL): written, numbered from head; or rows (-1, id, true version):
-     * nothing written. SQLite has no such function and needs none (no round
+    /* A whole group in one statement (schema pg/0005): $1 the versions the
+     * committer expects, $2 the events, $3 the streams, $4 the event ids. Answers (head, NULL,
+     * NULL, recorded_at): written, numbered from head; rows (-1, id, true
+     * version, NULL): nothing written; or (-3, ...): an event id of the group
+     * is stored already, nothing written. SQLite has no such function and needs none (no round
      * trips): its text answers -2, "not here", and the committer keeps to
      * the general path. */
     [ES_APPEND_GROUP] = {"SELECT * FROM es_append_group(CAST($1 AS json), CAST($2 AS json), "
-                         "CAST($3 AS json))",
+                         "CAST($3 AS json), CAST($4 AS json))",
                          "SELECT -2"},
-    [ES_READ_STREAM] = {"SELECT version, event_type, payload, occurred_on FROM es_events "
+    [ES_READ_STREAM] = {"SELECT version, event_type, payload, occurred_on, event_id, "
+                        "metadata, recorded_at FROM es_events "
                         "WHERE originator_id = $1 AND version >= $2 AND version <= $3 "
                         "ORDER BY version LIMIT $4",
                         NULL},
@@ -131,8 +156,15 @@ static void es_store_render_stream(es_stream_read *q, const db_res *r)
     bool ok = buf_puts(&q->out, "{\"events\":[") == 0;
     for (size_t i = 0; ok && i < db_res_rows(r); i++) {
         ok = (i == 0 || buf_puts(&q->out, ",") == 0) &&
-             es_event_render(&q->out, q->id, db_res_int(r, i, 0), db_res_text(r, i, 1),
-                             db_res_text(r, i, 2), db_res_int(r, i, 3)) == 0;
+             es_event_render(&q->out, &(es_event_view){
+                                          .event_id = db_res_text(r, i, 4),
+                                          .originator_id = q->id,
+                                          .version = db_res_int(r, i, 0),
+                                          .event_type = db_res_text(r, i, 1),
+                                          .payload_json = db_res_text(r, i, 2),
+                                          .metadata_json = db_res_text(r, i, 5),
+                                          .occurred_on = db_res_int(r, i, 3),
+                                          .recorded_at = db_res_int(r, i, 6)}) == 0;
     }
     size_t rows = db_res_rows(r);
     q->last = rows ? db_res_int(r, rows - 1, 0) : 0;
@@ -286,8 +318,14 @@ int es_log_render_entry(buf *b, const db_res *r, size_t i)
 {
     /* a NULL payload column is a skipped payload (a stored one is never NULL) */
     if (buf_printf(b, "{\"id\":%lld,\"event\":", (long long)db_res_int(r, i, 0)) ||
-        es_event_render(b, db_res_text(r, i, 1), db_res_int(r, i, 2), db_res_text(r, i, 3),
-                        db_res_text(r, i, 4), db_res_int(r, i, 5)) ||
+        es_event_render(b, &(es_event_view){.event_id = db_res_text(r, i, 6),
+                                            .originator_id = db_res_text(r, i, 1),
+                                            .version = db_res_int(r, i, 2),
+                                            .event_type = db_res_text(r, i, 3),
+                                            .payload_json = db_res_text(r, i, 4),
+                                            .metadata_json = db_res_text(r, i, 7),
+                                            .occurred_on = db_res_int(r, i, 5),
+                                            .recorded_at = db_res_int(r, i, 8)}) ||
         buf_puts(b, "}"))
         return -1;
     return 0;

@@ -18,6 +18,8 @@ typedef enum es_stmt {
     ES_PING,
     ES_LOCK,
     ES_HEAD,
+    ES_HEAD_CLOCK,
+    ES_EVENTS_BY_ID,
     ES_VERSIONS,
     ES_INSERT_EVENTS,
     ES_UPSERT_STREAMS,
@@ -83,7 +85,8 @@ typedef struct es_log_query {
 } es_log_query;
 
 typedef struct es_log_page {
-    db_res *rows;         /* log_id, originator_id, version, event_type, payload, occurred_on */
+    db_res *rows;         /* log_id, originator_id, version, event_type, payload,
+                             occurred_on, event_id, metadata, recorded_at */
     int64_t head_id;
     int64_t next_from_id;
     bool at_head;         /* the scan reached the head: waiting makes sense */
