@@ -44,6 +44,23 @@ struct es_committer {
     watch *w;
 };
 
+/* The error of a job whose transaction failed with `st`; `unknown`: the
+ * connection was lost while the commit was under way. */
+static void es_job_fail(es_gjob *j, db_status st, bool unknown)
+{
+    if (unknown)
+        err_set_details(&j->e, ERR_UNAVAILABLE, json_pack("{s:s}", "commit_outcome", "unknown"),
+                        "the connection to the database was lost while the append was "
+                        "committing: it may or may not have been written; resend it with the "
+                        "same event ids to learn which");
+    else if (st == DB_ERR_UNAVAILABLE)
+        err_set(&j->e, ERR_UNAVAILABLE, "the database is unavailable; nothing was written");
+    else if (st == DB_ERR_CONSTRAINT)
+        err_set(&j->e, ERR_CONFLICT, "a concurrent write took this version; nothing was written");
+    else
+        err_set(&j->e, ERR_INTERNAL, "database error; nothing was written");
+}
+
 /* Runs a group, falling back to one transaction per job when the group as a
  * whole fails for a reason other than the connection. */
 static void es_group_commit(es_committer *c, es_gjob **jobs, size_t n)
@@ -65,12 +82,7 @@ static void es_group_commit(es_committer *c, es_gjob **jobs, size_t n)
             for (size_t i = 0; i < n; i++) {
                 db_status one = es_group_run(&c->gc, &jobs[i], 1);
                 if (one != DB_OK)
-                    err_set(&jobs[i]->e, one == DB_ERR_UNAVAILABLE ? ERR_UNAVAILABLE
-                                         : one == DB_ERR_CONSTRAINT ? ERR_CONFLICT
-                                                                    : ERR_INTERNAL,
-                            "the append could not be written (%s)",
-                            one == DB_ERR_CONSTRAINT ? "a concurrent write took its version"
-                                                     : "database error");
+                    es_job_fail(jobs[i], one, c->gc.unknown);
             }
             st = DB_OK;
         }
@@ -80,16 +92,9 @@ static void es_group_commit(es_committer *c, es_gjob **jobs, size_t n)
             c->last_fail = timefmt_mono();
         }
     }
-    if (st != DB_OK) {
+    if (st != DB_OK)
         for (size_t i = 0; i < n; i++)
-            err_set(&jobs[i]->e, st == DB_ERR_UNAVAILABLE ? ERR_UNAVAILABLE : ERR_INTERNAL,
-                    st == DB_ERR_UNAVAILABLE ? "the database is unavailable; nothing was written"
-                    : st == DB_ERR_CONSTRAINT ? "a concurrent write took this version"
-                                              : "database error; nothing was written");
-        if (st == DB_ERR_CONSTRAINT)
-            for (size_t i = 0; i < n; i++)
-                jobs[i]->e.code = ERR_CONFLICT;
-    }
+            es_job_fail(jobs[i], st, c->gc.unknown);
 }
 
 static void *es_committer_main(void *arg)

@@ -477,6 +477,8 @@ static db_status es_group_one_stmt(es_group_ctx *g, const char *path, es_gjob **
     db_param p[] = {DB_TEXT(w.lead.data), DB_TEXT(w.events.data), DB_TEXT(w.streams.data),
                     DB_TEXT(w.ids.data)};
     if ((st = db_exec(g->conn, ES_APPEND_GROUP, p, 4, &r, &e)) != DB_OK) {
+        /* the statement commits by itself: once sent, it may have */
+        g->unknown = st == DB_ERR_UNAVAILABLE;
         log_warn("append: group of %zu failed: %s", n, e.message);
         goto done;
     }
@@ -572,8 +574,10 @@ static db_status es_group_general(es_group_ctx *g, es_gjob **jobs, size_t n)
         {ES_NOTIFY, np, 1, NULL},
         {DB_STEP_COMMIT, NULL, 0, NULL},
     };
-    if ((st = db_pipeline(g->conn, write_steps, 4, &e)) != DB_OK)
+    if ((st = db_pipeline(g->conn, write_steps, 4, &e)) != DB_OK) {
+        g->unknown = st == DB_ERR_UNAVAILABLE; /* the COMMIT may have arrived */
         goto done;
+    }
     es_group_done(g, "general", jobs, n, &w.m, accepted);
 done:
     if (st != DB_OK) {
@@ -596,6 +600,7 @@ db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n)
      * true versions the first one returned; only a stream moved again
      * between the two leaves the group to the general path. */
     static const char *const paths[] = {"one_statement", "retried"};
+    g->unknown = false;
     for (size_t i = 0; i < 2 && g->one_stmt; i++) {
         bool moved = false, general = false;
         db_status st = es_group_one_stmt(g, paths[i], jobs, n, &moved, &general);

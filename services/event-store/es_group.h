@@ -44,12 +44,15 @@ typedef struct es_group_ctx {
     es_vcache *vc;  /* remembered versions; updated after each commit */
     bool one_stmt;  /* try the one-statement path; cleared when the back end lacks it */
     metrics_family *m_groups; /* committed groups by path, or NULL */
+    bool unknown;   /* after a failed run: the connection was lost while the
+                       commit was under way, so it may have been written */
 } es_group_ctx;
 
 /*
  * Runs jobs[0..n) as one transaction. Returns DB_OK when the transaction
  * committed (or had nothing to write); jobs are then marked ok or failed
- * individually. Any other status: nothing was written, no job is marked ok.
+ * individually. Any other status: no job is marked ok, and nothing was
+ * written unless g->unknown says the commit's outcome is unknown.
  */
 db_status es_group_run(es_group_ctx *g, es_gjob **jobs, size_t n);
 

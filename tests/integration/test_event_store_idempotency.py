@@ -312,3 +312,51 @@ def test_migration_of_a_database_without_event_ids(backend, services, request):
     assert r.status == 201, r
     assert r.json["event"]["recorded_at"] >= stamps[-1]
     assert c.post("/v1/events", ev("old2", 2, event_id=eid, version=2)).status == 200
+
+
+def test_a_commit_cut_off_says_its_outcome_is_unknown_and_a_resend_settles_it(pg, services):
+    """PostgreSQL: a COMMIT that waits for a synchronous standby which never
+    answers, then loses its connection, is committed locally but was never
+    acknowledged. The client gets 503 saying the outcome is unknown; its
+    resend with the same event ids gets the original answer (200), once."""
+    url = pg.new_database()
+    dbname = url.rsplit("/", 1)[1]
+    es = services("event-store", {"ESKIT_DATABASE_URL": url})
+    assert es.wait_ready()
+    c = es.client(timeout=60)
+    assert c.post("/v1/events", ev("u0", 0)).status == 201  # connections are open
+    eid = str(uuid.uuid4())
+    body = ev("u1", 1, event_id=eid)
+    answers = []
+    pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+    pg.psql("SELECT pg_reload_conf()")
+    try:
+        t = threading.Thread(target=lambda: answers.append(c.post("/v1/events", body)))
+        t.start()
+        deadline = time.time() + 20
+        killed = "0"
+        while time.time() < deadline and killed == "0":
+            time.sleep(0.1)
+            killed = pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             f"WHERE datname = '{dbname}' AND wait_event = 'SyncRep'")
+        assert killed != "0", "the append never waited for the standby"
+    finally:
+        pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
+        pg.psql("SELECT pg_reload_conf()")
+    t.join(30)
+    assert answers and answers[0].status == 503, answers
+    err = answers[0].json["error"]
+    assert err["code"] == "unavailable"
+    assert err["details"] == {"commit_outcome": "unknown"}
+    assert "may or may not have been written" in err["message"]
+    # the commit had happened locally: the resend finds it
+    deadline = time.time() + 10
+    while True:
+        again = c.post("/v1/events", body)
+        if again.status != 503 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert again.status == 200, again
+    assert again.json["event"]["event_id"] == eid
+    assert [x["event"].get("event_id") for x in
+            c.get("/v1/logs").json["results"]] == [None, eid]
