@@ -19,6 +19,8 @@ static const struct {
     [ERR_CONFLICT] = {"conflict", 409},
     [ERR_PAYLOAD_TOO_LARGE] = {"payload_too_large", 413},
     [ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415},
+    [ERR_GONE] = {"gone", 410},
+    [ERR_UNPROCESSABLE] = {"unprocessable", 422},
     [ERR_INTERNAL] = {"internal", 500},
     [ERR_UNAVAILABLE] = {"unavailable", 503},
 };

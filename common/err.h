@@ -22,6 +22,8 @@ typedef enum err_code {
     ERR_CONFLICT,               /* 409 */
     ERR_PAYLOAD_TOO_LARGE,      /* 413 */
     ERR_UNSUPPORTED_MEDIA_TYPE, /* 415 */
+    ERR_GONE,                   /* 410 */
+    ERR_UNPROCESSABLE,          /* 422 */
     ERR_INTERNAL,               /* 500 */
     ERR_UNAVAILABLE             /* 503 */
 } err_code;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "crud_es.h"
+#include "crud_key.h"
 #include "crud_types.h"
 #include "jsonw.h"
 #include "jsonx.h"
@@ -50,6 +51,35 @@ static bool crud_entity_latest(crud_app *app, const char *type, const char *id, 
         return false;
     }
     return true;
+}
+
+/* Appends the document event (and, for a keyed write, the key's record in
+ * the same batch). */
+static bool crud_entity_append(crud_app *app, const crud_key *key, const char *id,
+                               const char *event_type, int64_t version, const json_t *payload,
+                               err *e)
+{
+    crud_es_event doc = {id, event_type, version, NULL, payload};
+    if (!key)
+        return crud_es_append_events(app->es, &doc, 1, e);
+    crud_es_event evs[2];
+    json_t *record = NULL;
+    if (!crud_key_events(key, &doc, evs, &record)) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        return false;
+    }
+    bool ok = crud_es_append_events(app->es, evs, 2, e);
+    json_decref(record);
+    return ok;
+}
+
+/* Whether a write that got e may try again from the latest version: a lost
+ * race on the version, without If-Match, not the key's own events (a
+ * repeat of the request won: its caller answers as it did). */
+static bool crud_entity_may_retry(const err *e, int64_t if_match, int attempt)
+{
+    return e->code == ERR_CONFLICT && if_match == 0 && attempt + 1 < CRUD_WRITE_ATTEMPTS &&
+           !json_object_get(e->details, "event_id");
 }
 
 static void crud_entity_stale(err *e, const char *type, const char *id, int64_t current,
@@ -103,7 +133,7 @@ bool crud_entity_read(crud_app *app, const char *type, const char *id, int64_t v
 }
 
 bool crud_entity_create(crud_app *app, const char *type, const char *id, const json_t *payload,
-                        char out_id[VALIDATE_ID_MAX + 1], err *e)
+                        const crud_key *key, char out_id[VALIDATE_ID_MAX + 1], err *e)
 {
     char et[CRUD_EVENT_TYPE_MAX];
     char uuid[UUID4_LEN];
@@ -112,14 +142,16 @@ bool crud_entity_create(crud_app *app, const char *type, const char *id, const j
                                          "200 characters of an event type", type);
         return false;
     }
-    if (!id) {
+    if (!id && key) {
+        id = key->doc_id; /* a repeat of the request aims at the same stream */
+    } else if (!id) {
         uuid4_generate(uuid);
         id = uuid;
     }
     if (!crud_types_check(app, type, payload, e))
         return false;
     crud_cache_mark m = crud_cache_mark_now(app->cache);
-    if (!crud_es_append(app->es, id, et, 1, payload, e)) {
+    if (!crud_entity_append(app, key, id, et, 1, payload, e)) {
         if (e->code == ERR_CONFLICT)
             err_set(e, ERR_CONFLICT, "%s already exists", id);
         return false;
@@ -133,7 +165,7 @@ bool crud_entity_create(crud_app *app, const char *type, const char *id, const j
  * *stored receives the state a replay will rebuild (a new reference). */
 static bool crud_entity_update(crud_app *app, const char *type, const char *id,
                                const json_t *doc, const json_t *next, int64_t version,
-                               json_t **stored, err *e)
+                               const crud_key *key, json_t **stored, err *e)
 {
     char et[CRUD_EVENT_TYPE_MAX];
     json_t *patch = mpatch_create(doc, next);
@@ -149,7 +181,7 @@ static bool crud_entity_update(crud_app *app, const char *type, const char *id,
         goto done;
     }
     crud_cache_mark m = crud_cache_mark_now(app->cache);
-    if (!crud_es_append(app->es, id, et, version, patch, e))
+    if (!crud_entity_append(app, key, id, et, version, patch, e))
         goto done;
     crud_replay_remember(app, id, type, version, false, after, &m);
     *stored = json_incref(after);
@@ -161,7 +193,7 @@ done:
 }
 
 bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t version,
-                     const json_t *payload, int64_t *new_version, err *e)
+                     const json_t *payload, const crud_key *key, int64_t *new_version, err *e)
 {
     crud_doc doc = {0};
     json_t *cur = NULL, *stored = NULL;
@@ -174,7 +206,7 @@ bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t ve
     }
     if (!crud_types_check(app, type, payload, e) || !(cur = crud_doc_json(&doc, e)))
         goto done;
-    if (!crud_entity_update(app, type, id, cur, payload, version + 1, &stored, e)) {
+    if (!crud_entity_update(app, type, id, cur, payload, version + 1, key, &stored, e)) {
         if (e->code == ERR_CONFLICT)
             crud_entity_lost(e, type, id, version);
         goto done;
@@ -189,7 +221,7 @@ done:
 }
 
 bool crud_entity_patch(crud_app *app, const char *type, const char *id, const json_t *patch,
-                       int64_t if_match, crud_doc *out, err *e)
+                       int64_t if_match, const crud_key *key, crud_doc *out, err *e)
 {
     memset(out, 0, sizeof *out);
     for (int attempt = 0;; attempt++) {
@@ -215,8 +247,8 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
         }
         if (!crud_types_check(app, type, next, e))
             goto next;
-        if (!crud_entity_update(app, type, id, cur, next, doc.version + 1, &stored, e)) {
-            retry = e->code == ERR_CONFLICT && if_match == 0 && attempt + 1 < CRUD_WRITE_ATTEMPTS;
+        if (!crud_entity_update(app, type, id, cur, next, doc.version + 1, key, &stored, e)) {
+            retry = crud_entity_may_retry(e, if_match, attempt);
             if (e->code == ERR_CONFLICT)
                 crud_entity_lost(e, type, id, doc.version);
             goto next;
@@ -243,7 +275,7 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
 }
 
 bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t if_match,
-                        int64_t *new_version, err *e)
+                        const crud_key *key, int64_t *new_version, err *e)
 {
     char et[CRUD_EVENT_TYPE_MAX];
     json_t *empty = json_object();
@@ -272,7 +304,7 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
         if (!cur)
             goto done;
         crud_cache_mark m = crud_cache_mark_now(app->cache);
-        if (crud_es_append(app->es, id, et, last + 1, empty, e)) {
+        if (crud_entity_append(app, key, id, et, last + 1, empty, e)) {
             crud_replay_remember(app, id, type, last + 1, true, cur, &m);
             *new_version = last + 1;
             ok = true;
@@ -280,7 +312,7 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
         json_decref(cur);
         if (ok)
             break;
-        if (e->code != ERR_CONFLICT || if_match > 0 || attempt + 1 >= CRUD_WRITE_ATTEMPTS) {
+        if (!crud_entity_may_retry(e, if_match, attempt)) {
             if (e->code == ERR_CONFLICT)
                 crud_entity_lost(e, type, id, last);
             goto done;

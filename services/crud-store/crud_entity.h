@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "crud_app.h"
+#include "crud_key.h"
 #include "crud_replay.h"
 
 /* The document at `version` (0: the latest). A deleted document is
@@ -32,26 +33,35 @@
 bool crud_entity_read(crud_app *app, const char *type, const char *id, int64_t version,
                       bool with_deleted, crud_doc *out, err *e) WUR;
 
-/* Appends T.Created at version 1. `id` NULL: a new UUID v4. The id used is
- * written into out_id. */
+/*
+ * The writes below take `key`: NULL, or the Idempotency-Key of the request,
+ * whose record is then appended in the same batch as the document event
+ * (crud_key.h). A keyed write that finds the key's events stored already
+ * fails with conflict and details.event_id (and does not retry): its caller
+ * looks the key up and answers as the first request did.
+ */
+
+/* Appends T.Created at version 1. `id` NULL: a new UUID v4 (for a keyed
+ * write, the id derived from the key). The id used is written into out_id. */
 bool crud_entity_create(crud_app *app, const char *type, const char *id, const json_t *payload,
-                        char out_id[VALIDATE_ID_MAX + 1], err *e) WUR;
+                        const crud_key *key, char out_id[VALIDATE_ID_MAX + 1], err *e) WUR;
 
 /* Replaces the document read at `version` (which must still be the last)
  * with `payload`; *new_version receives version + 1. */
 bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t version,
-                     const json_t *payload, int64_t *new_version, err *e) WUR;
+                     const json_t *payload, const crud_key *key, int64_t *new_version,
+                     err *e) WUR;
 
 /* Applies a merge patch to the last version (if_match > 0: which must be
  * if_match). Without if_match a lost race is retried a few times. *out
  * receives the new state (free with crud_doc_free). */
 bool crud_entity_patch(crud_app *app, const char *type, const char *id, const json_t *patch,
-                       int64_t if_match, crud_doc *out, err *e) WUR;
+                       int64_t if_match, const crud_key *key, crud_doc *out, err *e) WUR;
 
 /* Appends T.Deleted (if_match > 0: only at that last version).
  * *new_version receives the Deleted event's version. */
 bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t if_match,
-                        int64_t *new_version, err *e) WUR;
+                        const crud_key *key, int64_t *new_version, err *e) WUR;
 
 /* One page of live documents, rendered as {"results": [...],
  * "next_page_token": ...} into `out`. `token` NULL: the first page; a

@@ -184,28 +184,50 @@ bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, i
     return true;
 }
 
-bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
-                    const json_t *payload, err *e)
+bool crud_es_append_events(http_client *es, const crud_es_event *evs, size_t n, err *e)
 {
     buf path;
     http_resp r = {0};
     bool ok = false;
-    /* json_pack's "O" increfs: the event holds a reference, dropped with it */
-    json_t *ev = json_pack("{s:{s:s, s:I}, s:s, s:O}", "originator", "id", id, "version",
-                           (json_int_t)version, "event_type", event_type, "payload", payload);
+    json_t *list = json_array(), *body = NULL;
     buf_init(&path, CRUD_ES_PATH_MAX);
-    if (!ev || buf_puts(&path, "/v1/events")) {
+    for (size_t i = 0; list && i < n; i++) {
+        /* json_pack's "O" increfs: the event holds a reference, dropped with it */
+        json_t *ev = json_pack("{s:{s:s, s:I}, s:s, s:O}", "originator", "id", evs[i].id,
+                               "version", (json_int_t)evs[i].version, "event_type",
+                               evs[i].event_type, "payload", evs[i].payload);
+        if (ev && evs[i].event_id && json_object_set_new(ev, "event_id",
+                                                         json_string(evs[i].event_id))) {
+            json_decref(ev);
+            ev = NULL;
+        }
+        if (!ev || json_array_append_new(list, ev)) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    if (list)
+        body = n == 1 ? json_incref(json_array_get(list, 0)) : json_pack("{s:O}", "events", list);
+    if (!body || buf_puts(&path, "/v1/events")) {
         err_set(e, ERR_INTERNAL, "out of memory building an event");
         goto done;
     }
-    if (!crud_es_do(es, "POST", &path, ev, 0, "an append", false, &r, e))
+    if (!crud_es_do(es, "POST", &path, body, 0, "an append", false, &r, e))
         goto done;
     ok = true;
 done:
     http_resp_free(&r);
     buf_free(&path);
-    json_decref(ev);
+    json_decref(body);
+    json_decref(list);
     return ok;
+}
+
+bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
+                    const json_t *payload, err *e)
+{
+    crud_es_event ev = {id, event_type, version, NULL, payload};
+    return crud_es_append_events(es, &ev, 1, e);
 }
 
 bool crud_es_snapshot_get(http_client *es, const char *id, int64_t max_version, bool *found,

@@ -47,6 +47,20 @@ bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, i
 bool crud_es_append(http_client *es, const char *id, const char *event_type, int64_t version,
                     const json_t *payload, err *e) WUR;
 
+/* One event of an append (strings and payload borrowed). */
+typedef struct crud_es_event {
+    const char *id;         /* the stream */
+    const char *event_type;
+    int64_t version;        /* exactly this version */
+    const char *event_id;   /* NULL: none */
+    const json_t *payload;
+} crud_es_event;
+
+/* POST /v1/events of evs[0..n): one event when n is 1, else one atomic
+ * batch. A conflict (a lost race, or an event id stored with other content:
+ * details.event_id) is e = conflict, and nothing was written. */
+bool crud_es_append_events(http_client *es, const crud_es_event *evs, size_t n, err *e) WUR;
+
 /* GET /v1/snapshots/{id}?max_version: the newest snapshot at or below
  * max_version. *found false when there is none; else *version and
  * *payload (a new reference, the caller decrefs) are set. */

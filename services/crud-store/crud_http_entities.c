@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "crud_app.h"
 #include "crud_entity.h"
+#include "crud_key.h"
 #include "jsonx.h"
 #include "service.h"
 #include "validate.h"
@@ -50,6 +51,82 @@ static void crud_http_originator(http_req *r, int status, const char *id, int64_
                                          (json_int_t)version));
 }
 
+/* Sets the Location header of a created document. */
+static void crud_http_location(http_req *r, const char *type, const char *id)
+{
+    buf loc;
+    buf_init(&loc, 1024);
+    if (buf_printf(&loc, "/v1/entities/%s/%s", type, id) == 0)
+        http_reply_header(r, "Location", loc.data);
+    buf_free(&loc);
+}
+
+/*
+ * The Idempotency-Key of a write: *k filled and true when the request has
+ * one, false when it has none or it is malformed (then answered: 400 and
+ * *answered). `body` is the request's JSON, NULL for none.
+ */
+static bool crud_http_key(http_req *r, const json_t *body, crud_key *k, bool *answered)
+{
+    err e = ERR_INIT;
+    const char *h = http_req_header(r, "Idempotency-Key");
+    *answered = false;
+    if (!h)
+        return false;
+    if (!crud_key_init(k, h, http_req_method(r), http_req_path(r), body, &e)) {
+        http_reply_err(r, &e);
+        *answered = true;
+    }
+    err_clear(&e);
+    return !*answered;
+}
+
+/*
+ * A keyed write looks its key up first, and again after a conflict: when
+ * the key was used, answers (the first answer again, or 422 for another
+ * request) and returns true. False: the key is unused; go on. A failed
+ * look-up is answered too (true).
+ */
+static bool crud_http_key_answered(http_req *r, crud_app *app, const char *type,
+                                   const crud_key *k)
+{
+    err e = ERR_INIT;
+    crud_key_record rec;
+    crud_doc d = {0};
+    if (!crud_key_lookup(app, k, &rec, &e))
+        goto fail;
+    if (!rec.found)
+        return false;
+    if (!rec.same) {
+        crud_key_reused(k, &e);
+        goto fail;
+    }
+    if (strcmp(k->method, "PATCH") == 0) {
+        /* the first answer was the document as that write left it */
+        if (!crud_entity_read(app, type, rec.id, rec.version, true, &d, &e))
+            goto fail;
+        crud_http_entity(r, type, rec.id, &d);
+        crud_doc_free(&d);
+        return true;
+    }
+    if (rec.status == 201)
+        crud_http_location(r, type, rec.id);
+    crud_http_originator(r, rec.status, rec.id, rec.version);
+    return true;
+fail:
+    http_reply_err(r, &e);
+    err_clear(&e);
+    return true;
+}
+
+/* After a keyed write failed with e: true when the failure was a repeat of
+ * the request that another one won (then answered as it was). */
+static bool crud_http_key_won(http_req *r, crud_app *app, const char *type, const crud_key *k,
+                              const err *e)
+{
+    return k && e->code == ERR_CONFLICT && crud_http_key_answered(r, app, type, k);
+}
+
 /* The request body, which must be a JSON object. */
 static json_t *crud_http_object_body(http_req *r, const char *shape, err *e)
 {
@@ -69,8 +146,9 @@ void crud_http_create(http_req *r)
     json_t *payload = NULL, *orig = NULL;
     const char *id = NULL;
     char out_id[VALIDATE_ID_MAX + 1];
-    buf loc;
-    buf_init(&loc, 1024);
+    crud_key key;
+    const crud_key *kp = NULL;
+    bool answered = false;
 
     const char *type = crud_app_entity_type(r);
     if (!type)
@@ -85,16 +163,21 @@ void crud_http_create(http_req *r)
                 "originator.id must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ -");
         goto fail;
     }
-    if (!crud_entity_create(app, type, id, payload, out_id, &e))
+    if (crud_http_key(r, body, &key, &answered))
+        kp = &key;
+    if (answered || (kp && crud_http_key_answered(r, app, type, kp)))
+        goto done;
+    if (!crud_entity_create(app, type, id, payload, kp, out_id, &e)) {
+        if (crud_http_key_won(r, app, type, kp, &e))
+            goto done;
         goto fail;
-    if (buf_printf(&loc, "/v1/entities/%s/%s", type, out_id) == 0)
-        http_reply_header(r, "Location", loc.data);
+    }
+    crud_http_location(r, type, out_id);
     crud_http_originator(r, 201, out_id, 1);
     goto done;
 fail:
     http_reply_err(r, &e);
 done:
-    buf_free(&loc);
     err_clear(&e);
 }
 
@@ -131,7 +214,9 @@ void crud_http_put(http_req *r)
     json_t *payload = NULL, *orig = NULL;
     const char *oid = NULL;
     int64_t version = 0, hversion = 0, next = 0;
-    bool has_body_version = false, has_header = false;
+    bool has_body_version = false, has_header = false, answered = false;
+    crud_key key;
+    const crud_key *kp = NULL;
 
     const char *type = crud_app_entity_type(r);
     const char *id = type ? service_req_id(r, "id") : NULL;
@@ -162,13 +247,20 @@ void crud_http_put(http_req *r)
     }
     if (!has_body_version)
         version = hversion;
-    if (!crud_entity_put(app, type, id, version, payload, &next, &e))
+    if (crud_http_key(r, body, &key, &answered))
+        kp = &key;
+    if (answered || (kp && crud_http_key_answered(r, app, type, kp)))
+        return;
+    if (!crud_entity_put(app, type, id, version, payload, kp, &next, &e)) {
+        if (crud_http_key_won(r, app, type, kp, &e))
+            goto done;
         goto fail;
+    }
     crud_http_originator(r, 200, id, next);
-    err_clear(&e);
-    return;
+    goto done;
 fail:
     http_reply_err(r, &e);
+done:
     err_clear(&e);
 }
 
@@ -179,21 +271,33 @@ void crud_http_patch(http_req *r)
     err e = ERR_INIT;
     crud_doc d = {0};
     int64_t if_match = 0;
-    bool has_header = false;
+    bool has_header = false, answered = false;
+    crud_key key;
+    const crud_key *kp = NULL;
 
     const char *type = crud_app_entity_type(r);
     const char *id = type ? service_req_id(r, "id") : NULL;
     if (!id)
         return;
     json_t *patch = http_req_json(r, &e);
-    if (!patch || !crud_app_if_match(r, &if_match, &has_header, &e) ||
-        !crud_entity_patch(app, type, id, patch, has_header ? if_match : 0, &d, &e)) {
-        http_reply_err(r, &e);
-        err_clear(&e);
-        return;
+    if (!patch || !crud_app_if_match(r, &if_match, &has_header, &e))
+        goto fail;
+    if (crud_http_key(r, patch, &key, &answered))
+        kp = &key;
+    if (answered || (kp && crud_http_key_answered(r, app, type, kp)))
+        goto done;
+    if (!crud_entity_patch(app, type, id, patch, has_header ? if_match : 0, kp, &d, &e)) {
+        if (crud_http_key_won(r, app, type, kp, &e))
+            goto done;
+        goto fail;
     }
     crud_http_entity(r, type, id, &d);
     crud_doc_free(&d);
+    goto done;
+fail:
+    http_reply_err(r, &e);
+done:
+    err_clear(&e);
 }
 
 /* DELETE /v1/entities/{entity_type}/{id} */
@@ -202,19 +306,31 @@ void crud_http_delete(http_req *r)
     crud_app *app = http_req_app(r);
     err e = ERR_INIT;
     int64_t if_match = 0, next = 0;
-    bool has_header = false;
+    bool has_header = false, answered = false;
+    crud_key key;
+    const crud_key *kp = NULL;
 
     const char *type = crud_app_entity_type(r);
     const char *id = type ? service_req_id(r, "id") : NULL;
     if (!id)
         return;
-    if (!crud_app_if_match(r, &if_match, &has_header, &e) ||
-        !crud_entity_delete(app, type, id, has_header ? if_match : 0, &next, &e)) {
-        http_reply_err(r, &e);
-        err_clear(&e);
-        return;
+    if (!crud_app_if_match(r, &if_match, &has_header, &e))
+        goto fail;
+    if (crud_http_key(r, NULL, &key, &answered))
+        kp = &key;
+    if (answered || (kp && crud_http_key_answered(r, app, type, kp)))
+        goto done;
+    if (!crud_entity_delete(app, type, id, has_header ? if_match : 0, kp, &next, &e)) {
+        if (crud_http_key_won(r, app, type, kp, &e))
+            goto done;
+        goto fail;
     }
     crud_http_originator(r, 200, id, next);
+    goto done;
+fail:
+    http_reply_err(r, &e);
+done:
+    err_clear(&e);
 }
 
 /* GET /v1/entities/{entity_type}?limit&page_token&skip_payload */

@@ -672,8 +672,8 @@ def test_openapi_matches_spec():
         assert set(op["tags"]) == set(SERVICES)
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert codes == ["invalid_argument", "unauthenticated", "not_found", "method_not_allowed",
-                     "conflict", "payload_too_large", "unsupported_media_type", "internal",
-                     "unavailable"]
+                     "conflict", "payload_too_large", "unsupported_media_type", "gone",
+                     "unprocessable", "internal", "unavailable"]
     responses = doc["components"]["responses"]
     assert "WWW-Authenticate" in responses["Unauthenticated"]["headers"]
     assert "Allow" in responses["MethodNotAllowed"]["headers"]

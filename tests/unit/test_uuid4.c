@@ -43,3 +43,34 @@ Test(uuid4, shape_and_uniqueness)
         cr_assert_str_neq(ids[i - 1], ids[i], "duplicate %s", ids[i]);
     free(ids);
 }
+
+Test(uuid4, from_name_is_version_5_and_stable)
+{
+    char a[UUID4_LEN], b[UUID4_LEN], c[UUID4_LEN], v[VALIDATE_UUID_LEN];
+    uuid4_from_name(a, "key:k1", 6);
+    uuid4_from_name(b, "key:k1", 6);
+    uuid4_from_name(c, "key:k2", 6);
+    cr_assert_str_eq(a, b);
+    cr_assert_str_neq(a, c);
+    cr_assert_eq(a[14], '5', "version nibble: %s", a);
+    cr_assert(strchr("89ab", a[19]) != NULL, "variant nibble: %s", a);
+    cr_assert(validate_uuid(a, v), "%s", a);
+    cr_assert_str_eq(v, a);
+    /* the namespace is fixed: this value may never change (derived ids) */
+    uuid4_from_name(a, "", 0);
+    uuid4_from_name(b, "", 0);
+    cr_assert_str_eq(a, b);
+}
+
+Test(validate, uuid_forms)
+{
+    char v[VALIDATE_UUID_LEN];
+    cr_assert(validate_uuid("0B7D3C1E-4F2A-4C8E-9B1D-5E6F7A8B9C0D", v));
+    cr_assert_str_eq(v, "0b7d3c1e-4f2a-4c8e-9b1d-5e6f7a8b9c0d");
+    cr_assert(!validate_uuid("0b7d3c1e-4f2a-4c8e-9b1d-5e6f7a8b9c0", v));
+    cr_assert(!validate_uuid("0b7d3c1e-4f2a-4c8e-9b1d-5e6f7a8b9c0dd", v));
+    cr_assert(!validate_uuid("0b7d3c1e4f2a-4c8e-9b1d-5e6f7a8b9c0d-", v));
+    cr_assert(!validate_uuid("0b7d3c1e-4f2a-4c8e-9b1d-5e6f7a8b9c0g", v));
+    cr_assert(!validate_uuid("", v));
+    cr_assert(!validate_uuid(NULL, v));
+}
