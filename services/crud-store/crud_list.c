@@ -168,8 +168,13 @@ json_t *crud_entity_history(crud_app *app, const char *type, const char *id, int
     }
     while (from <= st.version && (int64_t)json_array_size(versions) < limit) {
         int64_t before = from;
+        /* ask for what is still to return: a page of large events costs
+         * only the events shown (other event names in the stream, skipped,
+         * make another page) */
+        int64_t want = limit - (int64_t)json_array_size(versions);
         json_decref(page);
-        if (!crud_es_events(app->es, id, from, st.version, CRUD_HISTORY_PAGE, &page, e))
+        if (!crud_es_events(app->es, id, from, st.version,
+                            want < CRUD_HISTORY_PAGE ? want : CRUD_HISTORY_PAGE, &page, e))
             goto done;
         if (json_array_size(page) == 0)
             break;
@@ -179,6 +184,7 @@ json_t *crud_entity_history(crud_app *app, const char *type, const char *id, int
             const char *et = json_string_value(json_object_get(ev, "event_type"));
             json_t *v = json_object_get(json_object_get(ev, "originator"), "version");
             json_t *at = json_object_get(ev, "occurred_on");
+            json_t *rec = json_object_get(ev, "recorded_at");
             json_t *payload = json_object_get(ev, "payload");
             if (!et || !json_is_integer(v) || !payload) {
                 err_set(e, ERR_INTERNAL, "the event store returned a malformed event");
@@ -188,9 +194,10 @@ json_t *crud_entity_history(crud_app *app, const char *type, const char *id, int
             if (strcmp(et, created) != 0 && strcmp(et, updated) != 0 && strcmp(et, deleted) != 0)
                 continue;
             if (json_array_append_new(versions,
-                                      json_pack("{s:O, s:s, s:O, s:O}", "version", v,
+                                      json_pack("{s:O, s:s, s:O, s:O, s:O}", "version", v,
                                                 "event_type", et, "occurred_on",
-                                                at ? at : json_null(), "change", payload))) {
+                                                at ? at : json_null(), "recorded_at",
+                                                rec ? rec : json_null(), "change", payload))) {
                 err_set(e, ERR_INTERNAL, "out of memory");
                 goto done;
             }

@@ -568,7 +568,9 @@ def test_history(crud):
     for v, e in zip(vs, evs):
         assert t0 - 5 <= ts_seconds(v["occurred_on"]) <= time.time() + 5
         assert v["occurred_on"] == e["occurred_on"]
+        assert v["recorded_at"] == e["recorded_at"]
         assert v["change"] == e["payload"]
+    assert [v["recorded_at"] for v in vs] == sorted(v["recorded_at"] for v in vs)
     ids = lambda r: [v["version"] for v in r.json["versions"]]  # noqa: E731
     assert ids(crud.c.get(f"{U}/hist/history", params={"from_version": 2})) == [2, 3, 4]
     assert ids(crud.c.get(f"{U}/hist/history", params={"limit": 2})) == [1, 2]
