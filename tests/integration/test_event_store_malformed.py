@@ -168,6 +168,11 @@ CASES = [
          msg="occurred_on"),
     Case("occurred_on_unix_string", "POST", E, ev("m5", occurred_on="1700000000"),
          msg="occurred_on"),
+    # an offset that normalises out of years 0000..9999 (issue 12)
+    Case("occurred_on_past_year_9999", "POST", E,
+         ev("m5", occurred_on="9999-12-31T23:30:00-01:00"), msg="occurred_on"),
+    Case("occurred_on_before_year_0", "POST", E,
+         ev("m5", occurred_on="0000-01-01T00:30:00+01:00"), msg="occurred_on"),
     # --- batches
     Case("batch_events_object", "POST", E, {"events": {"a": ev("m6")}}, msg="events"),
     Case("batch_events_string", "POST", E, {"events": "m6"}, msg="events"),
@@ -376,6 +381,8 @@ POSITIVE = [
      1),
     ("occurred_on_offset", "POST", E,
      j(ev("ok8", occurred_on="2024-02-29T23:59:59.999+05:30")), {}, 201, 1),
+    ("occurred_on_last_ms_of_9999", "POST", E,
+     j(ev("ok9", occurred_on="9999-12-31T22:59:59.999-01:00")), {}, 201, 1),
     ("payload_899_deep", "POST", E, raw_event("deep-ok", payload_literal=nested(899)), {},
      201, 1),
     ("batch_1000", "POST", E, j({"events": [ev(f"k{i}") for i in range(1000)]}), {}, 201,
@@ -447,6 +454,8 @@ def test_edges_that_are_valid(event_store):
     assert head_id(c) == head + appended
     got = c.get(E + "/ok8").json["events"][0]["occurred_on"]
     assert got == "2024-02-29T18:29:59.999Z"
+    got = c.get(E + "/ok9").json["events"][0]["occurred_on"]
+    assert got == "9999-12-31T23:59:59.999Z"
     assert c.get(E + "/ok1").json["events"][0]["originator"] == {"id": "ok1", "version": 1}
     deep = send(event_store.url, "GET", E + "/deep-ok")  # raw: Python's json stops at ~1000
     assert deep.status == 200, deep
