@@ -78,6 +78,11 @@ struct http_req {
 /* Routing and the handler, with every error of SPEC §2 (http_server.c). */
 void http_dispatch(http_req *r);
 
+/* Query parameters must be UTF-8 text once decoded (JSON is UTF-8; a %00
+ * would cut a C string short): true when they are, else false after
+ * replying 400 naming the first that is not (http_params.c). */
+bool http_req_params_are_text(http_req *r);
+
 /* Suspends / resumes a connection of s, keeping s->suspended. The count
  * drops only once MHD_resume_connection has returned: until then the
  * resuming thread (the committer, a worker) still uses MHD, and

@@ -12,8 +12,9 @@
  * access-handler call and freed in exactly one place, the request-completed
  * callback, which also writes the access log line and the request metrics.
  * Everything that is the same for every endpoint happens here once:
- * routing, 404/405, the bearer token, the body limit, media types, JSON
- * parsing and the error body of SPEC §2. See http_server.h.
+ * routing, 404/405, the bearer token, the body limit, query parameters
+ * that are not UTF-8 text (400), media types, JSON parsing and the error
+ * body of SPEC §2. See http_server.h.
  */
 #include "http_server.h"
 
@@ -243,8 +244,9 @@ static bool http_authorized(http_req *r)
     return diff == 0;
 }
 
-/* Everything before the handler: the token, the route, the body limit.
- * Returns the route, or NULL when r already has its (error) answer. */
+/* Everything before the handler: the token, the route, the body limit, the
+ * query parameters. Returns the route, or NULL when r already has its
+ * (error) answer. */
 static const http_route *http_route_req(http_req *r)
 {
     const http_route *route = NULL;
@@ -272,6 +274,8 @@ static const http_route *http_route_req(http_req *r)
                          r->srv->cfg.max_body);
         return NULL;
     }
+    if (!http_req_params_are_text(r))
+        return NULL;
     return route;
 }
 

@@ -251,6 +251,9 @@ def test_malformed_requests(consumer_store):
         assert_error(c.delete(f"/v1/consumers/{bid}"), 400, "invalid_argument", "consumer_id")
     assert c.put("/v1/consumers/" + "a" * 128, {"offset": 1}).status == 200
     assert c.delete("/v1/consumers/" + "a" * 128).status == 204
+    # a query that is not UTF-8 text: 400 naming the parameter
+    assert_error(c.get("/v1/consumers?x=%ff"), 400, "invalid_argument", "x")
+    assert_error(c.get("/v1/consumers/m?y=%00"), 400, "invalid_argument", "y")
 
     # media types: clearly not JSON is 415; curl -d's form type is read as JSON
     for ct in ("text/xml", "application/xml", "multipart/form-data; boundary=x", "image/png"):
