@@ -47,7 +47,8 @@ struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;
+    const char *url;  /* MHD's decoded path (a %00 ends it): only for the token check */
+    char *path;       /* the path as the client sent it, percent-encoded; owned */
     double t0;
     buf body;
     bool too_large;
@@ -78,9 +79,10 @@ struct http_req {
 /* Routing and the handler, with every error of SPEC §2 (http_server.c). */
 void http_dispatch(http_req *r);
 
-/* Query parameters must be UTF-8 text once decoded (JSON is UTF-8; a %00
- * would cut a C string short): true when they are, else false after
- * replying 400 naming the first that is not (http_params.c). */
+/* Path and query parameters must be UTF-8 text once decoded (SPEC §2: a
+ * malformed id is 400 naming the field; JSON is UTF-8; a %00 would cut a C
+ * string short): true when they are, else false after replying 400 naming
+ * the first that is not (http_params.c). */
 bool http_req_params_are_text(http_req *r);
 
 /* Suspends / resumes a connection of s, keeping s->suspended. The count

@@ -4,8 +4,8 @@
  * its syntax and its nesting (400 and 415 of SPEC §2), and typed query
  * parameters, integers and booleans whose errors name the parameter and
  * refuse out-of-range values instead of clamping them. Before any handler
- * runs, the server checks here that every query parameter is UTF-8 text
- * once decoded (http_internal.h).
+ * runs, the server checks here that every path and query parameter is
+ * UTF-8 text once decoded (http_internal.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -157,6 +157,13 @@ static enum MHD_Result http_query_check(void *cls, enum MHD_ValueKind kind, cons
 
 bool http_req_params_are_text(http_req *r)
 {
+    int i = http_match_bad_param(&r->match);
+    if (i >= 0) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "%.*s must be UTF-8 text without NUL bytes (%%00); the path "
+                         "segment is not", (int)r->match.name_lens[i], r->match.names[i]);
+        return false;
+    }
     http_bad_query b = {0};
     MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, http_query_check, &b);
     if (b.bad_name) {

@@ -191,6 +191,22 @@ CASES = [
     Case("path_id_129", "GET", C + "/" + ID129, msg="id"),
     Case("path_id_put", "PUT", C + "/a%20b", put(1), msg="id"),
     Case("path_id_delete", "DELETE", C + "/" + ID129, msg="id"),
+    # a path segment is decoded, then checked whole (issue 12): a NUL byte
+    # does not cut it short, an encoded '/' does not split it
+    Case("path_id_nul_patch", "PATCH", S + "%00zz", {"k": "w"}, msg="id"),
+    Case("path_id_nul_get", "GET", S + "%00zz", msg="id"),
+    Case("path_id_nul_put", "PUT", S + "%00zz", put(2), msg="id"),
+    Case("path_id_nul_delete", "DELETE", S + "%00zz", msg="id"),
+    Case("path_id_nul_history", "GET", S + "%00zz/history", msg="id"),
+    Case("path_id_encoded_slash", "GET", C + "/seed%2Fhistory", msg="id"),
+    Case("path_id_invalid_utf8", "GET", S + "%c3", msg="id"),
+    Case("etype_nul_document", "GET", C + "%00x/seed", msg="entity_type"),
+    Case("etype_nul_collection", "GET", C + "%00x", msg="entity_type"),
+    Case("etype_nul_create", "POST", C + "%00x", create(oid="m0"), msg="entity_type"),
+    Case("etype_invalid_utf8", "GET", C + "%ff", msg="entity_type"),
+    Case("types_etype_nul", "GET", T + "/Typed%00x", msg="entity_type"),
+    Case("types_put_etype_nul", "PUT", T + "/Typed%00x", type_spec(entity_type="Typed"),
+         msg="entity_type"),
     # query values and headers that are not UTF-8 text (issue 12)
     Case("list_limit_invalid_utf8", "GET", C + "?limit=%ff", msg="limit"),
     Case("list_page_token_invalid_utf8", "GET", C + "?page_token=%80", msg="page_token"),

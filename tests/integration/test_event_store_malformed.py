@@ -279,6 +279,18 @@ CASES = [
     # a NUL byte in a query value would end it early: limit=5%00x is not 5
     Case("read_limit_nul", "GET", "/v1/events/seed?limit=5%00x", msg="limit"),
     Case("logs_from_id_nul", "GET", "/v1/logs?from_id=1%00", msg="from_id"),
+    # --- a path segment is decoded, then checked whole (issue 12): a NUL
+    # byte does not cut the id short, an encoded '/' does not split it
+    Case("read_id_nul", "GET", "/v1/events/seed%00zz", msg="originator_id"),
+    Case("read_id_nul_first", "GET", "/v1/events/%00", msg="originator_id"),
+    Case("read_id_encoded_slash", "GET", "/v1/events/seed%2Fextra", msg="originator_id"),
+    Case("read_id_invalid_utf8", "GET", "/v1/events/seed%ff", msg="originator_id"),
+    Case("stream_id_nul", "GET", "/v1/streams/seed%00x", msg="originator_id"),
+    Case("snapshot_id_nul", "PUT", "/v1/snapshots/seed%00x", {"version": 1, "payload": {}},
+         msg="originator_id"),
+    Case("snapshot_get_id_nul", "GET", "/v1/snapshots/seed%00x", msg="originator_id"),
+    Case("literal_segment_nul", "GET", "/v1/logs%00/stream", status=404),
+    Case("literal_segment_nul_end", "POST", "/v1/events%00", j(ev("m10")), status=404),
     # --- GET /v1/streams
     Case("streams_no_entity_type", "GET", "/v1/streams", msg="entity_type"),
     Case("streams_entity_type_empty", "GET", q("/v1/streams", entity_type=""),
