@@ -119,7 +119,9 @@ void http_wait_deferred(http_req *r);
 
 /* A stream response for r: with event loops its bytes are pumped from `fill`
  * by the worker after the handler returned, with a thread per connection
- * MHD's reader calls fill itself (http_workers.c). NULL on OOM. */
+ * MHD's reader calls fill itself; for a HEAD, fill is never called and the
+ * response has no body (http_workers.c). `done` runs once, when the stream
+ * is over. NULL on OOM (then done has not run). */
 struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, void *ctx,
                                           void (*done)(void *ctx));
 
