@@ -85,6 +85,13 @@ void http_dispatch(http_req *r);
  * the first that is not (http_params.c). */
 bool http_req_params_are_text(http_req *r);
 
+/* A request's length must be unambiguous (RFC 9112 6.3): NULL when it is,
+ * else why not, when Content-Length is given twice with different values or
+ * together with Transfer-Encoding. MHD takes the first Content-Length (or
+ * the Transfer-Encoding) and reads the rest as the next request; a proxy in
+ * front may have taken the other one: request smuggling (http_params.c). */
+const char *http_req_framing_error(struct MHD_Connection *conn);
+
 /* Suspends / resumes a connection of s, keeping s->suspended. The count
  * drops only once MHD_resume_connection has returned: until then the
  * resuming thread (the committer, a worker) still uses MHD, and

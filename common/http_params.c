@@ -4,12 +4,14 @@
  * its syntax and its nesting (400 and 415 of SPEC §2), and typed query
  * parameters, integers and booleans whose errors name the parameter and
  * refuse out-of-range values instead of clamping them. Before any handler
- * runs, the server checks here that every path and query parameter is
- * UTF-8 text once decoded (http_internal.h).
+ * runs, the server checks here that the request's length is unambiguous and
+ * that every path and query parameter is UTF-8 text once decoded
+ * (http_internal.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_internal.h"
 #include "jsonx.h"
@@ -178,4 +180,46 @@ bool http_req_params_are_text(http_req *r)
         return false;
     }
     return true;
+}
+
+/* What the framing headers of a request say (see http_req_framing_error). */
+typedef struct http_framing {
+    const char *length; /* the first Content-Length */
+    size_t length_len;
+    bool lengths_differ;   /* a later Content-Length says something else */
+    bool transfer_encoding; /* a Transfer-Encoding header too */
+} http_framing;
+
+static enum MHD_Result http_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           size_t key_size, const char *value,
+                                           size_t value_size)
+{
+    http_framing *f = cls;
+    (void)kind;
+    if (key_size == strlen(MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+        strncasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING, key_size) == 0)
+        f->transfer_encoding = true;
+    if (key_size != strlen(MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+        strncasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH, key_size) != 0)
+        return MHD_YES;
+    if (!value)
+        value_size = 0;
+    if (!f->length) {
+        f->length = value ? value : "";
+        f->length_len = value_size;
+    } else if (value_size != f->length_len || memcmp(value, f->length, value_size) != 0) {
+        f->lengths_differ = true;
+    }
+    return MHD_YES;
+}
+
+const char *http_req_framing_error(struct MHD_Connection *conn)
+{
+    http_framing f = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_framing_header, &f);
+    if (f.lengths_differ)
+        return "the request has two Content-Length headers that differ; send one";
+    if (f.length && f.transfer_encoding)
+        return "the request has both Content-Length and Transfer-Encoding; send one";
+    return NULL;
 }

@@ -14,9 +14,10 @@
  * exactly one place, the request-completed callback, which also writes the
  * access log line and the request metrics.
  * Everything that is the same for every endpoint happens here once:
- * routing, 404/405, the bearer token, the body limit, path parameters and
- * query parameters that are not UTF-8 text (400), media types, JSON parsing
- * and the error body of SPEC §2. See http_server.h.
+ * routing, 404/405, the bearer token, the body limit, an ambiguous length
+ * (400), path parameters and query parameters that are not UTF-8 text
+ * (400), media types, JSON parsing and the error body of SPEC §2. See
+ * http_server.h.
  */
 #include "http_server.h"
 
@@ -343,6 +344,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         r->status = 500;
         buf_init(&r->body, s->cfg.max_body);
         atomic_fetch_add(&s->inflight, 1);
+        const char *framing = http_req_framing_error(conn);
+        if (framing) { /* answered before the body, and the connection closes */
+            r->started = true;
+            http_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+            http_reply_error(r, ERR_INVALID_ARGUMENT, "%s", framing);
+            return http_queue(r);
+        }
         /* An announced oversize body is read and dropped (so that every client
          * sees the 413), unless it is absurdly large: then answer at once. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

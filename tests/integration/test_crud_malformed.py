@@ -285,6 +285,16 @@ CASES = [
          headers={"Content-Type": "application/xml"}, status=415),
     Case("types_multipart", "POST", T, j(type_spec(entity_type="M")),
          headers={"Content-Type": "multipart/form-data; boundary=y"}, status=415),
+    # --- a length two readers could take two ways (issue 12)
+    Case("content_length_twice", "POST", C, j(create(oid="m4")),
+         headers=[("Content-Length", "2"), ("Content-Length", str(len(j(create(oid="m4")))))],
+         msg="Content-Length"),
+    Case("content_length_twice_patch", "PATCH", S, j({"k": "w"}),
+         headers=[("Content-Length", str(len(j({"k": "w"})))), ("Content-Length", "1")],
+         msg="Content-Length"),
+    Case("content_length_and_chunked", "PUT", S, b"%x\r\n%s\r\n0\r\n\r\n" % (
+        len(j(put(2))), j(put(2))), headers=[("Transfer-Encoding", "chunked"),
+                                             ("Content-Length", "5")], msg="Content-Length"),
     # --- methods
     Case("delete_collection", "DELETE", C, status=405, allow=["GET", "POST"]),
     Case("put_collection", "PUT", C, {}, status=405, allow=["GET", "POST"]),

@@ -377,6 +377,21 @@ CASES = [
          headers={"Content-Type": "TEXT/XML"}),
     Case("ct_snapshot_xml", "PUT", "/v1/snapshots/seed", {"version": 1, "payload": {}},
          status=415, headers={"Content-Type": "application/xml"}),
+    # --- framing that two readers could take two ways (issue 12): two
+    # different Content-Lengths, or one with Transfer-Encoding (RFC 9112 6.3)
+    Case("content_length_twice_short_first", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", "2"), ("Content-Length", str(len(j(ev("m18")))))],
+         msg="Content-Length"),
+    Case("content_length_twice_long_first", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", str(len(j(ev("m18"))))), ("Content-Length", "2")],
+         msg="Content-Length"),
+    Case("content_length_twice_bigger_second", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", str(len(j(ev("m18"))))), ("Content-Length", "4096")],
+         msg="Content-Length"),
+    Case("content_length_with_transfer_encoding", "POST", E,
+         b"%x\r\n%s\r\n0\r\n\r\n" % (len(j(ev("m18"))), j(ev("m18"))),
+         headers=[("Transfer-Encoding", "chunked"), ("Content-Length", "2")],
+         msg="Content-Length"),
     # --- larger than the default 1 MiB limit
     Case("body_over_default_limit", "POST", E, ev("m17", payload="x" * (1 << 20)),
          status=413),
@@ -418,6 +433,9 @@ POSITIVE = [
      j(ev("ok8", occurred_on="2024-02-29T23:59:59.999+05:30")), {}, 201, 1),
     ("occurred_on_last_ms_of_9999", "POST", E,
      j(ev("ok9", occurred_on="9999-12-31T22:59:59.999-01:00")), {}, 201, 1),
+    ("content_length_twice_the_same", "POST", E, j(ev("ok10")),
+     [("Content-Length", str(len(j(ev("ok10"))))), ("Content-Length", str(len(j(ev("ok10")))))],
+     201, 1),
     ("payload_899_deep", "POST", E, raw_event("deep-ok", payload_literal=nested(899)), {},
      201, 1),
     ("batch_1000", "POST", E, j({"events": [ev(f"k{i}") for i in range(1000)]}), {}, 201,
@@ -468,6 +486,45 @@ def test_malformed_requests_catalogue(event_store):
     r = c.post(E, ev("seed", version=2))
     assert r.status == 201, r
     assert r.json["log_id"] > head
+
+
+def test_two_content_lengths_smuggle_no_request(event_store):
+    """A request whose length two readers would take two ways is refused with
+    400 and its connection closed, so that nothing after the shorter length
+    is read as a request of its own (request smuggling). Here the first
+    Content-Length covers `{}` and the second also a whole append behind it:
+    one 400 comes back, and the append never happens."""
+    import socket
+    import urllib.parse
+    c = event_store.client()
+    head = head_id(c)
+    inner = j(ev("smuggled"))
+    hidden = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(inner), inner))
+    body = b"{}" + hidden
+    for first, second in ((2, len(body)), (len(body), 2)):
+        req = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s" % (first, second, body))
+        u = urllib.parse.urlparse(event_store.url)
+        sock = socket.create_connection((u.hostname, u.port), timeout=5)
+        got = b""
+        try:
+            sock.sendall(req)
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            sock.close()
+        assert got.startswith(b"HTTP/1.1 400"), got
+        assert got.count(b"HTTP/1.1 ") == 1, got
+        assert b"Content-Length" in got.partition(b"\r\n\r\n")[2], got
+    assert head_id(c) == head
+    assert c.get(E + "/smuggled").json == {"events": []}
 
 
 def test_edges_that_are_valid(event_store):
