@@ -1,11 +1,19 @@
 /*
  * err.c - the error codes of SPEC §2 and the err struct that carries them
  * from where a failure happens to the one place that renders it.
+ *
+ * A message is always UTF-8: it may quote what a client sent (a query value,
+ * a header) or be cut inside a character, so each byte that does not start
+ * a valid UTF-8 sequence is replaced by '?', and the message can always be
+ * rendered as a JSON string.
  */
 #include "err.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "validate.h"
 
 static const struct {
     const char *name;
@@ -32,6 +40,14 @@ static void err_vset(err *e, err_code code, json_t *details, const char *fmt, va
     e->code = code;
     e->details = details;
     vsnprintf(e->message, sizeof e->message, fmt, ap);
+    size_t len = strlen(e->message);
+    for (size_t i = 0; i < len;) {
+        size_t k = validate_utf8_char(e->message + i, len - i);
+        if (k == 0)
+            e->message[i++] = '?';
+        else
+            i += k;
+    }
 }
 
 void err_set(err *e, err_code code, const char *fmt, ...)

@@ -36,7 +36,8 @@ typedef struct err {
 
 #define ERR_INIT {ERR_NONE, {0}, NULL}
 
-/* Sets code and message (printf format). Any previous details are freed. */
+/* Sets code and message (printf format; bytes that are not UTF-8 become
+ * '?'). Any previous details are freed. */
 void err_set(err *e, err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -47,7 +47,8 @@ struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;
+    const char *url;  /* MHD's decoded path (a %00 ends it): only for the token check */
+    char *path;       /* the path as the client sent it, percent-encoded; owned */
     double t0;
     buf body;
     bool too_large;
@@ -77,6 +78,19 @@ struct http_req {
 
 /* Routing and the handler, with every error of SPEC §2 (http_server.c). */
 void http_dispatch(http_req *r);
+
+/* Path and query parameters must be UTF-8 text once decoded (SPEC §2: a
+ * malformed id is 400 naming the field; JSON is UTF-8; a %00 would cut a C
+ * string short): true when they are, else false after replying 400 naming
+ * the first that is not (http_params.c). */
+bool http_req_params_are_text(http_req *r);
+
+/* A request's length must be unambiguous (RFC 9112 6.3): NULL when it is,
+ * else why not, when Content-Length is given twice with different values or
+ * together with Transfer-Encoding. MHD takes the first Content-Length (or
+ * the Transfer-Encoding) and reads the rest as the next request; a proxy in
+ * front may have taken the other one: request smuggling (http_params.c). */
+const char *http_req_framing_error(struct MHD_Connection *conn);
 
 /* Suspends / resumes a connection of s, keeping s->suspended. The count
  * drops only once MHD_resume_connection has returned: until then the
@@ -112,7 +126,9 @@ void http_wait_deferred(http_req *r);
 
 /* A stream response for r: with event loops its bytes are pumped from `fill`
  * by the worker after the handler returned, with a thread per connection
- * MHD's reader calls fill itself (http_workers.c). NULL on OOM. */
+ * MHD's reader calls fill itself; for a HEAD, fill is never called and the
+ * response has no body (http_workers.c). `done` runs once, when the stream
+ * is over. NULL on OOM (then done has not run). */
 struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, void *ctx,
                                           void (*done)(void *ctx));
 

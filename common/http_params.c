@@ -3,14 +3,19 @@
  * (declared in http_server.h): the JSON body, checked for its media type,
  * its syntax and its nesting (400 and 415 of SPEC §2), and typed query
  * parameters, integers and booleans whose errors name the parameter and
- * refuse out-of-range values instead of clamping them.
+ * refuse out-of-range values instead of clamping them. Before any handler
+ * runs, the server checks here that the request's length is unambiguous and
+ * that every path and query parameter is UTF-8 text once decoded
+ * (http_internal.h).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_internal.h"
 #include "jsonx.h"
+#include "validate.h"
 
 /* Media types that are clearly not JSON get 415; anything else (none,
  * application/json, text/plain, curl's form default ...) is read as JSON. */
@@ -124,4 +129,97 @@ bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *ou
         return false;
     }
     return true;
+}
+
+/* The first query parameter that is not UTF-8 text (MHD has decoded it;
+ * a NUL byte inside would end its C string early). */
+typedef struct http_bad_query {
+    bool bad_name;    /* a parameter's name is not UTF-8 text */
+    const char *name; /* else, the name of one whose value is not; NULL: all fine */
+    size_t name_len;
+} http_bad_query;
+
+static enum MHD_Result http_query_check(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value,
+                                        size_t value_size)
+{
+    http_bad_query *b = cls;
+    (void)kind;
+    if (!validate_utf8_text(key, key_size)) {
+        b->bad_name = true;
+        return MHD_NO;
+    }
+    if (value && !validate_utf8_text(value, value_size)) {
+        b->name = key;
+        b->name_len = key_size;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+bool http_req_params_are_text(http_req *r)
+{
+    int i = http_match_bad_param(&r->match);
+    if (i >= 0) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "%.*s must be UTF-8 text without NUL bytes (%%00); the path "
+                         "segment is not", (int)r->match.name_lens[i], r->match.names[i]);
+        return false;
+    }
+    http_bad_query b = {0};
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, http_query_check, &b);
+    if (b.bad_name) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "a query parameter's name is not UTF-8 text without NUL bytes (%%00)");
+        return false;
+    }
+    if (b.name) {
+        http_reply_error(r, ERR_INVALID_ARGUMENT,
+                         "query parameter %.*s must be UTF-8 text without NUL bytes (%%00)",
+                         b.name_len > 64 ? 64 : (int)b.name_len, b.name);
+        return false;
+    }
+    return true;
+}
+
+/* What the framing headers of a request say (see http_req_framing_error). */
+typedef struct http_framing {
+    const char *length; /* the first Content-Length */
+    size_t length_len;
+    bool lengths_differ;   /* a later Content-Length says something else */
+    bool transfer_encoding; /* a Transfer-Encoding header too */
+} http_framing;
+
+static enum MHD_Result http_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           size_t key_size, const char *value,
+                                           size_t value_size)
+{
+    http_framing *f = cls;
+    (void)kind;
+    if (key_size == strlen(MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+        strncasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING, key_size) == 0)
+        f->transfer_encoding = true;
+    if (key_size != strlen(MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+        strncasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH, key_size) != 0)
+        return MHD_YES;
+    if (!value)
+        value_size = 0;
+    if (!f->length) {
+        f->length = value ? value : "";
+        f->length_len = value_size;
+    } else if (value_size != f->length_len || memcmp(value, f->length, value_size) != 0) {
+        f->lengths_differ = true;
+    }
+    return MHD_YES;
+}
+
+const char *http_req_framing_error(struct MHD_Connection *conn)
+{
+    http_framing f = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_framing_header, &f);
+    if (f.lengths_differ)
+        return "the request has two Content-Length headers that differ; send one";
+    if (f.length && f.transfer_encoding)
+        return "the request has both Content-Length and Transfer-Encoding; send one";
+    return NULL;
 }

@@ -2,13 +2,20 @@
  * http_route.c - matching a request path against the route table.
  *
  * Patterns are literal segments and {name} segments; a {name} matches one
- * non-empty segment. Tables are small (tens of routes), so a linear scan is
- * both the simplest and the fastest structure.
+ * non-empty segment. The path is the request target as the client sent it
+ * (still percent-encoded): it is split at its '/' first, and each segment is
+ * decoded on its own, so that an encoded '/' (%2F) stays inside its segment
+ * and an encoded NUL (%00) stays inside the value, whose length is kept; the
+ * server refuses such a value whole (http_match_bad_param) instead of seeing
+ * a C string cut short. Tables are small (tens of routes), so a linear scan
+ * is both the simplest and the fastest structure.
  */
 #include "http_route.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "validate.h"
 
 struct http_router {
     const http_route *tables[2];
@@ -37,6 +44,56 @@ void http_match_free(http_match *m)
     m->nparams = 0;
 }
 
+static int http_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The segment u[0..ul) with its %XX escapes decoded, as a new string of
+ * *len bytes (plus a terminating NUL; *len counts any NUL decoded inside).
+ * A '%' not followed by two hex digits stays as it is. NULL on OOM. */
+static char *http_route_decode(const char *u, size_t ul, size_t *len)
+{
+    char *out = malloc(ul + 1);
+    size_t n = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < ul; i++) {
+        int hi = u[i] == '%' && i + 2 < ul ? http_hex(u[i + 1]) : -1;
+        int lo = hi >= 0 ? http_hex(u[i + 2]) : -1;
+        if (hi >= 0 && lo >= 0) {
+            out[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n++] = u[i];
+        }
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+/* Whether the path segment u[0..ul), decoded, is the literal segment
+ * p[0..pl). Out of memory, it is not (the request gets a 404). */
+static bool http_route_literal(const char *p, size_t pl, const char *u, size_t ul)
+{
+    if (!memchr(u, '%', ul)) /* the usual case: nothing to decode */
+        return pl == ul && strncmp(p, u, pl) == 0;
+    size_t dl = 0;
+    char *d = http_route_decode(u, ul, &dl);
+    if (!d)
+        return false;
+    bool same = dl == pl && memcmp(d, p, pl) == 0;
+    free(d);
+    return same;
+}
+
 /* Matches path against pattern; fills m's params on success. */
 static bool http_route_match(const char *pattern, const char *path, http_match *m)
 {
@@ -51,13 +108,15 @@ static bool http_route_match(const char *pattern, const char *path, http_match *
         if (pl >= 2 && p[0] == '{' && p[pl - 1] == '}') {
             if (ul == 0 || m->nparams >= HTTP_MAX_PARAMS)
                 goto fail;
-            char *v = strndup(u, ul);
+            size_t vl = 0;
+            char *v = http_route_decode(u, ul, &vl);
             if (!v)
                 goto fail;
             m->names[m->nparams] = p + 1;
             m->name_lens[m->nparams] = pl - 2;
+            m->value_lens[m->nparams] = vl;
             m->values[m->nparams++] = v;
-        } else if (pl != ul || strncmp(p, u, pl) != 0) {
+        } else if (!http_route_literal(p, pl, u, ul)) {
             goto fail;
         }
         p += pl;
@@ -115,4 +174,12 @@ const char *http_match_param(const http_match *m, const char *name)
         if (m->name_lens[i] == n && strncmp(m->names[i], name, n) == 0)
             return m->values[i];
     return NULL;
+}
+
+int http_match_bad_param(const http_match *m)
+{
+    for (int i = 0; i < m->nparams; i++)
+        if (!validate_utf8_text(m->values[i], m->value_lens[i]))
+            return i;
+    return -1;
 }

@@ -8,12 +8,16 @@
  * otherwise on a worker thread (http_workers.c) while the connection is
  * suspended. A deferred answer (http_req_defer) lets a request wait for a
  * shared event, such as a group commit, without holding a thread.
- * Per-request state (struct http_req) is created on the first
- * access-handler call and freed in exactly one place, the request-completed
- * callback, which also writes the access log line and the request metrics.
+ * Per-request state (struct http_req) is created when MHD has read the
+ * request line (the URI log callback, which alone sees the path as the
+ * client sent it), set up on the first access-handler call and freed in
+ * exactly one place, the request-completed callback, which also writes the
+ * access log line and the request metrics.
  * Everything that is the same for every endpoint happens here once:
- * routing, 404/405, the bearer token, the body limit, media types, JSON
- * parsing and the error body of SPEC §2. See http_server.h.
+ * routing, 404/405, the bearer token, the body limit, an ambiguous length
+ * (400), path parameters and query parameters that are not UTF-8 text
+ * (400), media types, JSON parsing and the error body of SPEC §2. See
+ * http_server.h.
  */
 #include "http_server.h"
 
@@ -40,7 +44,7 @@
 
 void *http_req_app(const http_req *r) { return r->srv->cfg.app; }
 const char *http_req_method(const http_req *r) { return r->method; }
-const char *http_req_path(const http_req *r) { return r->url; }
+const char *http_req_path(const http_req *r) { return r->path; }
 
 const char *http_req_param(const http_req *r, const char *name)
 {
@@ -243,8 +247,9 @@ static bool http_authorized(http_req *r)
     return diff == 0;
 }
 
-/* Everything before the handler: the token, the route, the body limit.
- * Returns the route, or NULL when r already has its (error) answer. */
+/* Everything before the handler: the token, the route, the body limit, the
+ * path and query parameters. Returns the route, or NULL when r already has
+ * its (error) answer. */
 static const http_route *http_route_req(http_req *r)
 {
     const http_route *route = NULL;
@@ -255,16 +260,16 @@ static const http_route *http_route_req(http_req *r)
                          "missing or wrong bearer token in the Authorization header");
         return NULL;
     }
-    http_route_result res = http_router_find(r->srv->router, r->method, r->url, &r->match,
+    http_route_result res = http_router_find(r->srv->router, r->method, r->path, &r->match,
                                              &route, allow, sizeof allow);
     if (res == HTTP_ROUTE_NOT_FOUND) {
-        http_reply_error(r, ERR_NOT_FOUND, "no such path: %.200s", r->url);
+        http_reply_error(r, ERR_NOT_FOUND, "no such path: %.200s", r->path);
         return NULL;
     }
     if (res == HTTP_ROUTE_BAD_METHOD) {
         http_reply_header(r, "Allow", allow);
         http_reply_error(r, ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s; allowed: %s",
-                         r->method, r->url, allow);
+                         r->method, r->path, allow);
         return NULL;
     }
     if (r->too_large) {
@@ -272,6 +277,8 @@ static const http_route *http_route_req(http_req *r)
                          r->srv->cfg.max_body);
         return NULL;
     }
+    if (!http_req_params_are_text(r))
+        return NULL;
     return route;
 }
 
@@ -325,11 +332,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     http_server *s = cls;
     http_req *r = *con_cls;
 
-    if (!r) {
+    if (!r) /* http_begin ran out of memory */
+        return MHD_NO;
+    if (!r->srv) {
         bool early = false;
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
         r->srv = s;
         r->conn = conn;
         r->method = method;
@@ -337,8 +343,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         r->t0 = timefmt_mono();
         r->status = 500;
         buf_init(&r->body, s->cfg.max_body);
-        *con_cls = r;
         atomic_fetch_add(&s->inflight, 1);
+        const char *framing = http_req_framing_error(conn);
+        if (framing) { /* answered before the body, and the connection closes */
+            r->started = true;
+            http_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+            http_reply_error(r, ERR_INVALID_ARGUMENT, "%s", framing);
+            return http_queue(r);
+        }
         /* An announced oversize body is read and dropped (so that every client
          * sees the 413), unless it is absurdly large: then answer at once. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -413,6 +425,27 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     return MHD_YES;
 }
 
+/* MHD's URI log callback, called once per request when its request line
+ * has been read, with the target as the client sent it (MHD then decodes
+ * the path in place, and a %00 would end it). The request's state starts
+ * here: MHD passes it to http_access as *con_cls, which sets it up, and to
+ * http_completed, which frees it. NULL on OOM (http_access then closes the
+ * connection). */
+static void *http_begin(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->path = strndup(uri, strcspn(uri, "?"));
+    if (!r->path) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* MHD's accept policy: once the server is stopping, a new connection is
  * closed as soon as it is accepted. */
 static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, socklen_t len)
@@ -430,8 +463,14 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     http_req *r = *con_cls;
     if (!r)
         return;
+    *con_cls = NULL;
+    if (!r->srv) { /* it ended before its headers were read: nothing else to undo */
+        free(r->path);
+        free(r);
+        return;
+    }
     http_record(r); /* a request that ended before its answer was queued */
-    log_request(r->method, r->url, r->status, timefmt_mono() - r->t0, r->bytes_out);
+    log_request(r->method, r->path, r->status, timefmt_mono() - r->t0, r->bytes_out);
 
     if (r->resp)
         MHD_destroy_response(r->resp);
@@ -443,8 +482,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     }
     http_match_free(&r->match);
     bool dispatched = r->dispatched;
+    free(r->path);
     free(r);
-    *con_cls = NULL;
     if (dispatched)
         atomic_fetch_sub(&s->dispatched, 1);
     atomic_fetch_sub(&s->inflight, 1);
@@ -533,6 +572,7 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
     /* A pool of event loops (size 0 or 1: one loop, or no loop at all). */
     s->daemon = MHD_start_daemon(
         flags, 0, http_accept, s, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_URI_LOG_CALLBACK, http_begin, s,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(4u << 20), MHD_OPTION_THREAD_POOL_SIZE,

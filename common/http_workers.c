@@ -14,7 +14,8 @@
  * A streamed response (SSE) keeps its worker: after the handler returned,
  * the worker calls the stream's fill function (which may block) and passes
  * the bytes to the loop through a small buffer; the loop's reader suspends
- * the connection when the buffer is empty and the worker resumes it.
+ * the connection when the buffer is empty and the worker resumes it. The
+ * answer to a HEAD is the headers alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -128,14 +129,47 @@ static void http_direct_free(void *cls)
     free(d);
 }
 
+/* The reader of the answer to a HEAD: there is no body. */
+static ssize_t http_no_body(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)out;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* The answer to a HEAD of a stream: the headers a GET gets, no body, and
+ * fill never called (done is, when MHD lets go of the response). It is
+ * neither chunked (MHD 0.9.75 sends a chunked response's last chunk even
+ * after the headers of a HEAD) nor of a length: the connection closes. */
+static struct MHD_Response *http_head_response(http_direct *d)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, http_no_body, d,
+                                          http_direct_free);
+    if (!resp)
+        return NULL;
+    if (MHD_set_response_options(resp, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) !=
+        MHD_YES) {
+        d->done = NULL; /* the caller calls it */
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
 struct MHD_Response *http_stream_response(http_req *r, http_stream_fill fill, void *ctx,
                                           void (*done)(void *ctx))
 {
-    if (!r->srv->loop) {
+    bool head = strcmp(r->method, "HEAD") == 0;
+    if (!r->srv->loop || head) {
         http_direct *d = calloc(1, sizeof *d);
         if (!d)
             return NULL;
         *d = (http_direct){fill, ctx, done};
+        if (head)
+            return http_head_response(d);
         struct MHD_Response *resp = MHD_create_response_from_callback(
             MHD_SIZE_UNKNOWN, HTTP_STREAM_CHUNK, http_direct_reader, d, http_direct_free);
         if (!resp)

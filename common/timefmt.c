@@ -5,9 +5,10 @@
  * milliseconds since the Unix epoch; this module turns it into the RFC 3339
  * text clients see ("2026-11-22T14:33:00.123Z", always UTC, always three
  * fraction digits) and parses any RFC 3339 date-time a client sends back into
- * that count, normalising its offset. Parsing is strict and does its own
- * calendar arithmetic, so it neither depends on the process time zone nor on
- * the range of time_t.
+ * that count, normalising its offset (a time that the offset moves out of
+ * years 0000..9999 is refused: it has no such text). Parsing is strict and
+ * does its own calendar arithmetic, so it neither depends on the process
+ * time zone nor on the range of time_t.
  */
 #include "timefmt.h"
 
@@ -171,6 +172,12 @@ bool timefmt_parse(const char *s, int64_t *ms)
     int64_t local = days * TIMEFMT_MS_PER_DAY +
                     ((int64_t)hour * 3600 + min * 60 + sec) * 1000 + frac_ms;
     int64_t offset = (int64_t)sign * ((int64_t)off_h * 3600 + off_m * 60) * 1000;
-    *ms = local - offset;
+    /* Normalised to UTC, the year must still have four digits (an offset
+     * can push 9999-12-31 into year 10000, or 0000-01-01 into year -1). */
+    int64_t utc = local - offset;
+    if (utc < timefmt_days_from_civil(0, 1, 1) * TIMEFMT_MS_PER_DAY ||
+        utc >= timefmt_days_from_civil(10000, 1, 1) * TIMEFMT_MS_PER_DAY)
+        return false;
+    *ms = utc;
     return true;
 }

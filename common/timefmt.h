@@ -16,7 +16,8 @@ double timefmt_mono(void);      /* monotonic seconds, for durations */
 void timefmt_format(int64_t ms, char *out);
 
 /* Parses any RFC 3339 date-time (offset or Z, optional fraction; sub-ms
- * digits are truncated). Returns false when malformed or out of range. */
+ * digits are truncated). Returns false when malformed or out of range,
+ * also when normalising the offset to UTC leaves years 0000..9999. */
 bool timefmt_parse(const char *s, int64_t *ms);
 
 #endif

@@ -2,7 +2,8 @@
  * validate.c - the syntax of SPEC §2: ids, entity types, event types and the
  * log selectors of GET /v1/logs. Handlers call these before anything touches
  * storage, so every malformed name is refused with 400 in one consistent way.
- * Pure functions over ASCII; no locale, no allocation.
+ * Also UTF-8 text, for what the HTTP server takes from a request line.
+ * Pure functions over bytes; no locale, no allocation.
  */
 #include "validate.h"
 
@@ -147,6 +148,49 @@ bool validate_selector(const char *s, log_selector *out)
     } else {
         memcpy(out->event, right, right_len);
         out->event[right_len] = '\0';
+    }
+    return true;
+}
+
+size_t validate_utf8_char(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len;
+    unsigned cp;
+    if (u[0] < 0x80)
+        return 1;
+    if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+        len = 2;
+        cp = u[0] & 0x1fu;
+    } else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+        len = 3;
+        cp = u[0] & 0x0fu;
+    } else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+        len = 4;
+        cp = u[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (u[i] & 0x3fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool validate_utf8_text(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = s[i] == '\0' ? 0 : validate_utf8_char(s + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
     }
     return true;
 }

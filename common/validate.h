@@ -1,6 +1,6 @@
 /*
  * validate.h - the syntactic rules of SPEC §2: ids, entity types, event
- * types and log selectors. Pure functions, no allocation.
+ * types, log selectors and UTF-8 text. Pure functions, no allocation.
  */
 #ifndef ESKIT_VALIDATE_H
 #define ESKIT_VALIDATE_H
@@ -31,5 +31,13 @@ typedef struct log_selector {
 } log_selector;
 
 bool validate_selector(const char *s, log_selector *out);
+
+/* The length (1 to 4) of the valid UTF-8 sequence that starts s[0..n), or 0
+ * when it is invalid or cut short (overlong forms, surrogates and code
+ * points above U+10FFFF are invalid). n must be at least 1. */
+size_t validate_utf8_char(const char *s, size_t n);
+/* s[0..len) is UTF-8 text: valid sequences only, and no NUL byte (which a C
+ * string would silently end at). */
+bool validate_utf8_text(const char *s, size_t len);
 
 #endif

@@ -4,12 +4,20 @@
  * Each operation takes the document at its last version (crud_replay_latest:
  * usually the cache, after the read barrier of crud_sync.h), decides, and
  * appends one event at exactly the next version; the event store refuses it
- * if another writer got there first. After a successful append the new state
- * is known without a replay, so it goes straight into the cache.
+ * if another writer got there first. A PATCH or DELETE without If-Match
+ * applies to whatever the latest version is, so a lost race is not the
+ * client's conflict: it is retried (read again, apply again, append again)
+ * after a short random pause, and only after CRUD_WRITE_ATTEMPTS lost races
+ * does the client get 503 (try again), never a 409 for a version it did not
+ * name. After a successful append the new state is known without a replay,
+ * so it goes straight into the cache.
  */
 #include "crud_entity.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crud_es.h"
 #include "crud_key.h"
@@ -19,8 +27,14 @@
 #include "mpatch.h"
 #include "uuid4.h"
 
-/* Writes without If-Match that lose a race are tried this many times. */
-#define CRUD_WRITE_ATTEMPTS 8
+/* Writes without If-Match that lose a race are tried this many times, with
+ * a pause before each retry drawn from [d/2, d], where d doubles from
+ * CRUD_BACKOFF_MIN_US up to CRUD_BACKOFF_MAX_US: with 16 writers on one
+ * document every one gets through, and a write that never does gives up
+ * after a few seconds. */
+#define CRUD_WRITE_ATTEMPTS 100
+#define CRUD_BACKOFF_MIN_US 1000
+#define CRUD_BACKOFF_MAX_US 50000
 
 int crud_entity_render(buf *b, const char *type, const char *id, const crud_doc *d,
                        bool with_payload)
@@ -73,13 +87,18 @@ static bool crud_entity_append(crud_app *app, const crud_key *key, const char *i
     return ok;
 }
 
-/* Whether a write that got e may try again from the latest version: a lost
- * race on the version, without If-Match, not the key's own events (a
- * repeat of the request won: its caller answers as it did). */
+/* Whether a write without If-Match that got e lost a race on the version
+ * (and not over the key's own events: then a repeat of the request won, and
+ * its caller answers as that one did). */
+static bool crud_entity_lost_race(const err *e, int64_t if_match)
+{
+    return e->code == ERR_CONFLICT && if_match == 0 && !json_object_get(e->details, "event_id");
+}
+
+/* Whether such a write may try again from the latest version. */
 static bool crud_entity_may_retry(const err *e, int64_t if_match, int attempt)
 {
-    return e->code == ERR_CONFLICT && if_match == 0 && attempt + 1 < CRUD_WRITE_ATTEMPTS &&
-           !json_object_get(e->details, "event_id");
+    return crud_entity_lost_race(e, if_match) && attempt + 1 < CRUD_WRITE_ATTEMPTS;
 }
 
 static void crud_entity_stale(err *e, const char *type, const char *id, int64_t current,
@@ -97,6 +116,32 @@ static void crud_entity_lost(err *e, const char *type, const char *id, int64_t v
     json_t *cv = json_object_get(e->details, "current_version");
     int64_t current = json_is_integer(cv) ? json_integer_value(cv) : version + 1;
     crud_entity_stale(e, type, id, current, version);
+}
+
+/* Before retry number `attempt` (1, 2, ...) of a write that lost a race:
+ * counts it and sleeps a random while, so that racing writers spread out. */
+static void crud_entity_backoff(crud_app *app, int attempt)
+{
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)pthread_self() ^ 0x9e3779b9u;
+    long d = CRUD_BACKOFF_MIN_US;
+    for (int i = 1; i < attempt && d < CRUD_BACKOFF_MAX_US; i++)
+        d *= 2;
+    if (d > CRUD_BACKOFF_MAX_US)
+        d = CRUD_BACKOFF_MAX_US;
+    long us = d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+    metrics_add(app->m_retries, NULL, 1);
+    nanosleep(&ts, NULL);
+}
+
+/* A write without If-Match that lost every one of its races. */
+static void crud_entity_contended(err *e, const char *what, const char *type, const char *id)
+{
+    err_set(e, ERR_UNAVAILABLE,
+            "%s of %s %s lost the race to other writers %d times in a row; try again", what,
+            type, id, CRUD_WRITE_ATTEMPTS);
 }
 
 bool crud_entity_read(crud_app *app, const char *type, const char *id, int64_t version,
@@ -248,8 +293,11 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
         if (!crud_types_check(app, type, next, e))
             goto next;
         if (!crud_entity_update(app, type, id, cur, next, doc.version + 1, key, &stored, e)) {
-            retry = crud_entity_may_retry(e, if_match, attempt);
-            if (e->code == ERR_CONFLICT)
+            if (crud_entity_may_retry(e, if_match, attempt))
+                retry = true;
+            else if (crud_entity_lost_race(e, if_match))
+                crud_entity_contended(e, "PATCH", type, id);
+            else if (e->code == ERR_CONFLICT)
                 crud_entity_lost(e, type, id, doc.version);
             goto next;
         }
@@ -269,8 +317,8 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
         json_decref(stored);
         if (!retry)
             return ok;
-        metrics_add(app->m_retries, NULL, 1);
         err_clear(e);
+        crud_entity_backoff(app, attempt + 1);
     }
 }
 
@@ -313,12 +361,14 @@ bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t
         if (ok)
             break;
         if (!crud_entity_may_retry(e, if_match, attempt)) {
-            if (e->code == ERR_CONFLICT)
+            if (e->code == ERR_CONFLICT && !crud_entity_lost_race(e, if_match))
                 crud_entity_lost(e, type, id, last);
+            else if (e->code == ERR_CONFLICT)
+                crud_entity_contended(e, "DELETE", type, id);
             goto done;
         }
-        metrics_add(app->m_retries, NULL, 1);
         err_clear(e);
+        crud_entity_backoff(app, attempt + 1);
     }
 done:
     json_decref(empty);

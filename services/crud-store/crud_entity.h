@@ -12,8 +12,10 @@
  *
  * Errors: not_found when the document never existed, is of another type, is
  * deleted or lacks the version asked for; conflict for stale versions and
- * lost races; invalid_argument for documents refused by the type's schema;
- * unavailable when the event store cannot be reached.
+ * races lost by a write that named its version (PUT, If-Match);
+ * invalid_argument for documents refused by the type's schema; unavailable
+ * when the event store cannot be reached, or when a PATCH or DELETE without
+ * If-Match lost its race again and again (it is retried meanwhile).
  */
 #ifndef CRUD_ENTITY_H
 #define CRUD_ENTITY_H
@@ -53,13 +55,15 @@ bool crud_entity_put(crud_app *app, const char *type, const char *id, int64_t ve
                      err *e) WUR;
 
 /* Applies a merge patch to the last version (if_match > 0: which must be
- * if_match). Without if_match a lost race is retried a few times. *out
- * receives the new state (free with crud_doc_free). */
+ * if_match). Without if_match a lost race is retried on the new last
+ * version, with a short random pause, up to CRUD_WRITE_ATTEMPTS times (then
+ * unavailable). *out receives the new state (free with crud_doc_free). */
 bool crud_entity_patch(crud_app *app, const char *type, const char *id, const json_t *patch,
                        int64_t if_match, const crud_key *key, crud_doc *out, err *e) WUR;
 
-/* Appends T.Deleted (if_match > 0: only at that last version).
- * *new_version receives the Deleted event's version. */
+/* Appends T.Deleted (if_match > 0: only at that last version; without it a
+ * lost race is retried like a PATCH's). *new_version receives the Deleted
+ * event's version. */
 bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t if_match,
                         const crud_key *key, int64_t *new_version, err *e) WUR;
 

@@ -6,8 +6,12 @@
  * order, skipping streams whose last event is T.Deleted. The page token is
  * the event store's cursor of the last stream consumed (its creation log id,
  * README "Choices"), so a page may end in the middle of an event-store page.
- * Each listed document's version is known from the listing, so its payload
- * usually comes from the cache.
+ * Each listed document's version is known from the listing, so its state
+ * usually comes from the cache. The state decides whether a listed stream is
+ * a live document, with or without skip_payload (which only leaves the
+ * payload out of the answer): a stream of the type holding only events of
+ * other names never had a T.Created, and one deleted before an event of
+ * another name does not end in T.Deleted.
  *
  * The event store leaves deleted documents out of the listing
  * (exclude_deleted=true, a partial index), so a page costs its size however
@@ -53,16 +57,14 @@ static bool crud_list_one(crud_app *app, const char *type, const char *id, int64
     crud_doc doc = {0};
     bool ok = false;
     *added = false;
-    if (skip_payload) {
-        doc.version = version;
-        doc.exists = true;
-    } else {
-        if (!crud_replay_at(app, id, type, version, latest, &doc, e))
-            return false;
-        if (!doc.exists || doc.deleted) {
-            crud_doc_free(&doc);
-            return true;
-        }
+    /* Only the state says whether the stream is a live document (a foreign
+     * stream of the type, or a deleted one whose last event has another
+     * name, is not), so skip_payload changes the rendering, not the set. */
+    if (!crud_replay_at(app, id, type, version, latest, &doc, e))
+        return false;
+    if (!doc.exists || doc.deleted) {
+        crud_doc_free(&doc);
+        return true;
     }
     if ((!first && buf_puts(out, ",")) || crud_entity_render(out, type, id, &doc, !skip_payload)) {
         err_set(e, ERR_INTERNAL, "the page is too large");

@@ -68,7 +68,9 @@ class Case:
 
     body: bytes sent as they are, a dict/list sent as JSON, or None (no body).
     headers: sent on top of `Content-Type: application/json` (when there is a
-    body); a header given as None is not sent.
+    body); a header given as None is not sent. A list of (name, value) pairs
+    sends each pair as it is, repeats included; a Content-Length among them
+    replaces the one send() would add.
     msg: for 400s, a substring the error message must contain (the field).
     allow: for 405s, methods the Allow header must list.
     details: members the error's details must hold.
@@ -97,17 +99,20 @@ def send(base, method, path, body=None, headers=None, token=None, chunked=False,
         hdrs["Content-Type"] = "application/json"
     if token:
         hdrs["Authorization"] = "Bearer " + token
-    hdrs.update(headers or {})
+    pairs = list(headers or ()) if isinstance(headers, list) else []
+    if not pairs:
+        hdrs.update(headers or {})
+    own_length = any(k.lower() == "content-length" for k, _ in pairs)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
-        for k, v in hdrs.items():
+        for k, v in list(hdrs.items()) + pairs:
             if v is not None:
                 conn.putheader(k, v)
         if body is not None:
             if chunked:
                 conn.putheader("Transfer-Encoding", "chunked")
-            else:
+            elif not own_length:
                 conn.putheader("Content-Length", str(len(body)))
         conn.endheaders()
         if body is not None:

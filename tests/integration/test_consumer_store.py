@@ -251,6 +251,20 @@ def test_malformed_requests(consumer_store):
         assert_error(c.delete(f"/v1/consumers/{bid}"), 400, "invalid_argument", "consumer_id")
     assert c.put("/v1/consumers/" + "a" * 128, {"offset": 1}).status == 200
     assert c.delete("/v1/consumers/" + "a" * 128).status == 204
+    # a path segment is decoded, then checked whole (issue 12): victim%00x is
+    # not the consumer victim, victim%2Fx is not a path of two segments
+    assert c.put("/v1/consumers/victim", {"offset": 7}).status == 200
+    for bid in ("victim%00x", "victim%00", "%00", "victim%2Fx", "victim%ff"):
+        assert_error(c.delete(f"/v1/consumers/{bid}"), 400, "invalid_argument",
+                     "consumer_id")
+        assert_error(c.put(f"/v1/consumers/{bid}", {"offset": 9}), 400, "invalid_argument",
+                     "consumer_id")
+        assert_error(c.get(f"/v1/consumers/{bid}"), 400, "invalid_argument", "consumer_id")
+    assert c.get("/v1/consumers/victim").json["offset"] == 7
+    assert c.delete("/v1/consumers/victim").status == 204
+    # a query that is not UTF-8 text: 400 naming the parameter
+    assert_error(c.get("/v1/consumers?x=%ff"), 400, "invalid_argument", "x")
+    assert_error(c.get("/v1/consumers/m?y=%00"), 400, "invalid_argument", "y")
 
     # media types: clearly not JSON is 415; curl -d's form type is read as JSON
     for ct in ("text/xml", "application/xml", "multipart/form-data; boundary=x", "image/png"):

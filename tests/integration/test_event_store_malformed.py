@@ -198,6 +198,11 @@ CASES = [
     Case("batch_event_named_erased", "POST", E,
          {"events": [ev("m9"), ev("m10", etype="com.acme.Invoice.Erased")]},
          msg="events[1].event_type"),
+    # an offset that normalises out of years 0000..9999 (issue 12)
+    Case("occurred_on_past_year_9999", "POST", E,
+         ev("m5", occurred_on="9999-12-31T23:30:00-01:00"), msg="occurred_on"),
+    Case("occurred_on_before_year_0", "POST", E,
+         ev("m5", occurred_on="0000-01-01T00:30:00+01:00"), msg="occurred_on"),
     # --- batches
     Case("batch_events_object", "POST", E, {"events": {"a": ev("m6")}}, msg="events"),
     Case("batch_events_string", "POST", E, {"events": "m6"}, msg="events"),
@@ -281,6 +286,41 @@ CASES = [
          msg="selector"),
     Case("logs_stream_bad_from_id", "GET", q("/v1/logs/stream", from_id="abc"),
          msg="from_id"),
+    # --- bytes that are not UTF-8 text in the query or a header (issue 12):
+    # 400 naming the parameter, whether the service reads it or not
+    Case("logs_from_id_invalid_utf8", "GET", "/v1/logs?from_id=%ff", msg="from_id"),
+    Case("logs_size_invalid_utf8", "GET", "/v1/logs?size=%80", msg="size"),
+    Case("logs_selector_invalid_utf8", "GET", "/v1/logs?selector=User.%c3", msg="selector"),
+    Case("logs_pipeline_invalid_utf8", "GET", "/v1/logs?pipeline_id=%ed%a0%80",
+         msg="pipeline_id"),
+    Case("logs_unknown_param_invalid_utf8", "GET", "/v1/logs?colour=%ff", msg="colour"),
+    Case("logs_param_name_invalid_utf8", "GET", "/v1/logs?%ff=1", msg="query"),
+    Case("logs_stream_from_id_invalid_utf8", "GET", "/v1/logs/stream?from_id=%ff",
+         msg="from_id"),
+    Case("logs_stream_last_event_id_invalid_utf8", "GET", "/v1/logs/stream",
+         headers={"Last-Event-ID": "\xff"}, msg="Last-Event-ID"),
+    Case("logs_stream_last_event_id_digits_then_invalid", "GET", "/v1/logs/stream",
+         headers={"Last-Event-ID": "5\xc3"}, msg="Last-Event-ID"),
+    Case("read_limit_invalid_utf8", "GET", "/v1/events/seed?limit=%80", msg="limit"),
+    Case("streams_entity_type_invalid_utf8", "GET", "/v1/streams?entity_type=%c3%28",
+         msg="entity_type"),
+    Case("snapshot_max_version_invalid_utf8", "GET", "/v1/snapshots/seed?max_version=%ff",
+         msg="max_version"),
+    # a NUL byte in a query value would end it early: limit=5%00x is not 5
+    Case("read_limit_nul", "GET", "/v1/events/seed?limit=5%00x", msg="limit"),
+    Case("logs_from_id_nul", "GET", "/v1/logs?from_id=1%00", msg="from_id"),
+    # --- a path segment is decoded, then checked whole (issue 12): a NUL
+    # byte does not cut the id short, an encoded '/' does not split it
+    Case("read_id_nul", "GET", "/v1/events/seed%00zz", msg="originator_id"),
+    Case("read_id_nul_first", "GET", "/v1/events/%00", msg="originator_id"),
+    Case("read_id_encoded_slash", "GET", "/v1/events/seed%2Fextra", msg="originator_id"),
+    Case("read_id_invalid_utf8", "GET", "/v1/events/seed%ff", msg="originator_id"),
+    Case("stream_id_nul", "GET", "/v1/streams/seed%00x", msg="originator_id"),
+    Case("snapshot_id_nul", "PUT", "/v1/snapshots/seed%00x", {"version": 1, "payload": {}},
+         msg="originator_id"),
+    Case("snapshot_get_id_nul", "GET", "/v1/snapshots/seed%00x", msg="originator_id"),
+    Case("literal_segment_nul", "GET", "/v1/logs%00/stream", status=404),
+    Case("literal_segment_nul_end", "POST", "/v1/events%00", j(ev("m10")), status=404),
     # --- GET /v1/streams
     Case("streams_no_entity_type", "GET", "/v1/streams", msg="entity_type"),
     Case("streams_entity_type_empty", "GET", q("/v1/streams", entity_type=""),
@@ -367,6 +407,21 @@ CASES = [
          headers={"Content-Type": "TEXT/XML"}),
     Case("ct_snapshot_xml", "PUT", "/v1/snapshots/seed", {"version": 1, "payload": {}},
          status=415, headers={"Content-Type": "application/xml"}),
+    # --- framing that two readers could take two ways (issue 12): two
+    # different Content-Lengths, or one with Transfer-Encoding (RFC 9112 6.3)
+    Case("content_length_twice_short_first", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", "2"), ("Content-Length", str(len(j(ev("m18")))))],
+         msg="Content-Length"),
+    Case("content_length_twice_long_first", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", str(len(j(ev("m18"))))), ("Content-Length", "2")],
+         msg="Content-Length"),
+    Case("content_length_twice_bigger_second", "POST", E, j(ev("m18")),
+         headers=[("Content-Length", str(len(j(ev("m18"))))), ("Content-Length", "4096")],
+         msg="Content-Length"),
+    Case("content_length_with_transfer_encoding", "POST", E,
+         b"%x\r\n%s\r\n0\r\n\r\n" % (len(j(ev("m18"))), j(ev("m18"))),
+         headers=[("Transfer-Encoding", "chunked"), ("Content-Length", "2")],
+         msg="Content-Length"),
     # --- larger than the default 1 MiB limit
     Case("body_over_default_limit", "POST", E, ev("m17", payload="x" * (1 << 20)),
          status=413),
@@ -406,6 +461,11 @@ POSITIVE = [
      1),
     ("occurred_on_offset", "POST", E,
      j(ev("ok8", occurred_on="2024-02-29T23:59:59.999+05:30")), {}, 201, 1),
+    ("occurred_on_last_ms_of_9999", "POST", E,
+     j(ev("ok9", occurred_on="9999-12-31T22:59:59.999-01:00")), {}, 201, 1),
+    ("content_length_twice_the_same", "POST", E, j(ev("ok10")),
+     [("Content-Length", str(len(j(ev("ok10"))))), ("Content-Length", str(len(j(ev("ok10")))))],
+     201, 1),
     ("payload_899_deep", "POST", E, raw_event("deep-ok", payload_literal=nested(899)), {},
      201, 1),
     ("batch_1000", "POST", E, j({"events": [ev(f"k{i}") for i in range(1000)]}), {}, 201,
@@ -458,6 +518,45 @@ def test_malformed_requests_catalogue(event_store):
     assert r.json["log_id"] > head
 
 
+def test_two_content_lengths_smuggle_no_request(event_store):
+    """A request whose length two readers would take two ways is refused with
+    400 and its connection closed, so that nothing after the shorter length
+    is read as a request of its own (request smuggling). Here the first
+    Content-Length covers `{}` and the second also a whole append behind it:
+    one 400 comes back, and the append never happens."""
+    import socket
+    import urllib.parse
+    c = event_store.client()
+    head = head_id(c)
+    inner = j(ev("smuggled"))
+    hidden = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(inner), inner))
+    body = b"{}" + hidden
+    for first, second in ((2, len(body)), (len(body), 2)):
+        req = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s" % (first, second, body))
+        u = urllib.parse.urlparse(event_store.url)
+        sock = socket.create_connection((u.hostname, u.port), timeout=5)
+        got = b""
+        try:
+            sock.sendall(req)
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            sock.close()
+        assert got.startswith(b"HTTP/1.1 400"), got
+        assert got.count(b"HTTP/1.1 ") == 1, got
+        assert b"Content-Length" in got.partition(b"\r\n\r\n")[2], got
+    assert head_id(c) == head
+    assert c.get(E + "/smuggled").json == {"events": []}
+
+
 def test_edges_that_are_valid(event_store):
     """Positive controls: unknown fields ignored, curl's form type and text/plain
     read as JSON, the largest valid ids, types and batches."""
@@ -477,6 +576,8 @@ def test_edges_that_are_valid(event_store):
     assert head_id(c) == head + appended
     got = c.get(E + "/ok8").json["events"][0]["occurred_on"]
     assert got == "2024-02-29T18:29:59.999Z"
+    got = c.get(E + "/ok9").json["events"][0]["occurred_on"]
+    assert got == "9999-12-31T23:59:59.999Z"
     assert c.get(E + "/ok1").json["events"][0]["originator"] == {"id": "ok1", "version": 1}
     deep = send(event_store.url, "GET", E + "/deep-ok")  # raw: Python's json stops at ~1000
     assert deep.status == 200, deep

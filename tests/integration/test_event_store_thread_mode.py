@@ -27,6 +27,7 @@ REUSED = [
     guarantee.test_log_guarantee_concurrent_writers,
     wakeups.test_long_poll_wakes_within_milliseconds,
     wakeups.test_sse_backlog_then_live,
+    wakeups.test_sse_head_sends_the_headers_alone,
     malformed.test_malformed_requests_catalogue,
 ]
 

@@ -4,6 +4,7 @@ commit, not after a poll interval; also across two event-store processes on one
 PostgreSQL database."""
 import http.client
 import json
+import socket
 import statistics
 import threading
 import time
@@ -237,6 +238,61 @@ def test_sse_filters(event_store):
         s.close()
     r = Client(url).get("/v1/logs/stream", params={"selector": "User"})
     assert r.status == 400 and r.json["error"]["code"] == "invalid_argument", r
+
+
+def raw_exchange(url, request, timeout=3.0):
+    """Sends raw request bytes on a new connection and returns every byte the
+    server sends until it closes the connection or `timeout` passes."""
+    u = urllib.parse.urlparse(url)
+    sock = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    out = b""
+    try:
+        sock.sendall(request)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        sock.close()
+    return out
+
+
+def test_sse_head_sends_the_headers_alone(event_store):
+    """HEAD is served wherever GET is (README), and an answer to a HEAD has no
+    body (RFC 9110 9.3.2): HEAD /v1/logs/stream sends the stream's status and
+    headers and nothing after them (not even a chunked body's last chunk,
+    which a keep-alive client would read as the start of the next answer),
+    and never waits for entries. A malformed HEAD gets its 400 without a
+    body too."""
+    append(event_store.url, "h1")
+    t0 = time.monotonic()
+    got = raw_exchange(event_store.url,
+                       b"HEAD /v1/logs/stream?from_id=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    head_part, sep, body = got.partition(b"\r\n\r\n")
+    assert sep, got
+    assert head_part.startswith(b"HTTP/1.1 200"), got
+    assert b"content-type: text/event-stream" in head_part.lower(), got
+    assert body == b"", got
+    assert b"transfer-encoding: chunked" not in head_part.lower(), got
+    assert time.monotonic() - t0 < 2.5, "the HEAD waited for its connection to time out"
+    got = raw_exchange(event_store.url,
+                       b"HEAD /v1/logs/stream?from_id=abc HTTP/1.1\r\nHost: x\r\n"
+                       b"Connection: close\r\n\r\n")
+    head_part, sep, body = got.partition(b"\r\n\r\n")
+    assert head_part.startswith(b"HTTP/1.1 400") and body == b"", got
+    # the GET still streams
+    s = Sse(event_store.url, {"from_id": 1})
+    try:
+        assert s.resp.status == 200
+        e = check_sse_event(s.next_event())
+        assert e["event"]["originator"]["id"] == "h1", e
+    finally:
+        s.close()
 
 
 def test_sse_keepalive_when_idle(event_store):

@@ -91,6 +91,26 @@ Test(timefmt, parse_offsets_normalised)
     cr_assert_eq(parse_ok("1969-12-31T23:00:00-01:00"), 0);
 }
 
+/* A timestamp whose offset moves it out of years 0000..9999 cannot be
+ * written back as RFC 3339 with a 4-digit year: refused, while the edges
+ * that stay inside are kept and format back as they were normalised. */
+Test(timefmt, parse_refuses_offsets_leaving_years_0000_to_9999)
+{
+    parse_bad("9999-12-31T23:30:00-01:00");
+    parse_bad("9999-12-31T23:59:59.999-00:01");
+    parse_bad("0000-01-01T00:30:00+01:00");
+    parse_bad("0000-01-01T00:00:00.000+00:01");
+    char out[TIMEFMT_LEN];
+    timefmt_format(parse_ok("9999-12-31T23:59:59.999Z"), out);
+    cr_assert_str_eq(out, "9999-12-31T23:59:59.999Z");
+    timefmt_format(parse_ok("9999-12-31T22:59:59.999-01:00"), out);
+    cr_assert_str_eq(out, "9999-12-31T23:59:59.999Z");
+    timefmt_format(parse_ok("0000-01-01T00:00:00.000Z"), out);
+    cr_assert_str_eq(out, "0000-01-01T00:00:00.000Z");
+    timefmt_format(parse_ok("0000-01-01T01:00:00+01:00"), out);
+    cr_assert_str_eq(out, "0000-01-01T00:00:00.000Z");
+}
+
 Test(timefmt, parse_fraction_lengths_and_truncation)
 {
     int64_t base = parse_ok("2026-11-22T14:33:00Z");

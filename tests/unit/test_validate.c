@@ -190,3 +190,34 @@ Test(validate, selector_length)
     memcpy(s + 199, ".*", 3);
     cr_assert_not(validate_selector(s, &sel));
 }
+
+/* --- UTF-8 text (query values and path segments after decoding) ---------------- */
+
+Test(validate, utf8_text_valid)
+{
+    cr_assert(validate_utf8_text("", 0));
+    cr_assert(validate_utf8_text("plain", 5));
+    cr_assert(validate_utf8_text("caf\xc3\xa9", 5));                 /* U+00E9 */
+    cr_assert(validate_utf8_text("\xe2\x82\xac", 3));                /* U+20AC */
+    cr_assert(validate_utf8_text("\xf0\x9f\x98\x80", 4));            /* U+1F600 */
+    cr_assert(validate_utf8_text("\xf4\x8f\xbf\xbf", 4));            /* U+10FFFF */
+    cr_assert(validate_utf8_text("\xed\x9f\xbf", 3));                /* U+D7FF */
+    cr_assert_eq(validate_utf8_char("\xc3\xa9x", 3), 2);
+    cr_assert_eq(validate_utf8_char("a", 1), 1);
+}
+
+Test(validate, utf8_text_invalid)
+{
+    cr_assert_not(validate_utf8_text("\xff", 1));
+    cr_assert_not(validate_utf8_text("\x80", 1));                    /* lone continuation */
+    cr_assert_not(validate_utf8_text("ab\xc3", 3));                  /* cut short */
+    cr_assert_not(validate_utf8_text("\xc3\xa9", 1));                /* cut by the length */
+    cr_assert_not(validate_utf8_text("\xc0\xaf", 2));                /* overlong '/' */
+    cr_assert_not(validate_utf8_text("\xe0\x80\xaf", 3));            /* overlong */
+    cr_assert_not(validate_utf8_text("\xed\xa0\x80", 3));            /* surrogate */
+    cr_assert_not(validate_utf8_text("\xf4\x90\x80\x80", 4));        /* above U+10FFFF */
+    cr_assert_not(validate_utf8_text("\xc3(", 2));
+    cr_assert_not(validate_utf8_text("d1\0zz", 5));                  /* a NUL inside */
+    cr_assert_not(validate_utf8_text("\0", 1));
+    cr_assert_eq(validate_utf8_char("\xc3", 1), 0);
+}
