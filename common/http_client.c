@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonx.h"
+
 #define HTTP_CLIENT_IDLE_MAX 16                   /* handles kept for reuse */
 #define HTTP_CLIENT_BODY_MAX ((size_t)64 << 20)   /* largest response body */
 #define HTTP_CLIENT_CONNECT_MS 2000L              /* connect time-out */
@@ -278,8 +280,10 @@ bool http_client_do(http_client *c, const http_call *call, http_resp *out, err *
     out->body = buf_take(&sink.body, &out->len);
     if (!out->body)
         goto oom;
+    /* An eskit service's answer: the reader-side parse, which takes what
+     * PostgreSQL may spell in stored payloads (integers past int64). */
     if (out->len > 0)
-        out->json = json_loadb(out->body, out->len, JSON_DECODE_ANY, NULL);
+        out->json = jsonx_parse_stored(out->body, out->len, NULL);
     ok = true;
     goto done;
 oom:

@@ -8,10 +8,16 @@
  * inside strings, nesting deeper than JSON_PARSER_MAX_DEPTH, integers outside
  * int64 and trailing garbage. Any top-level value is accepted; the caller
  * checks that it got the type it needs.
+ *
+ * The reader side (jsonx_parse_stored) is laxer where eskit's own output can
+ * be: past-int64 integers (PostgreSQL's spelling of large floats) become
+ * reals by a rewrite of the text that runs only when jansson refused one,
+ * and "\u0000" is allowed.
  */
 #include "jsonx.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Jansson's messages may quote the offending input ("near '...'"), which can
@@ -93,6 +99,12 @@ static void jsonx_path_at(const char *text, size_t pos, char *out, size_t outlen
     }
 }
 
+/* Whether jansson's message is about a number out of range. */
+static bool jsonx_range_error(const char *text)
+{
+    return strstr(text, "too big") != NULL || strstr(text, "overflow") != NULL;
+}
+
 json_t *jsonx_parse(const char *data, size_t len, err *e)
 {
     size_t i = 0;
@@ -109,7 +121,7 @@ json_t *jsonx_parse(const char *data, size_t len, err *e)
         return v;
 
     /* A number out of range: name the member it was given for. */
-    if (strstr(jerr.text, "too big") || strstr(jerr.text, "overflow")) {
+    if (jsonx_range_error(jerr.text)) {
         char path[256];
         jsonx_path_at(data, (size_t)jerr.position, path, sizeof path);
         err_set(e, ERR_INVALID_ARGUMENT,
@@ -127,6 +139,111 @@ json_t *jsonx_parse(const char *data, size_t len, err *e)
     else
         err_set(e, ERR_INVALID_ARGUMENT, "request body is not valid JSON: %s", text);
     jsonx_sanitize(e->message);
+    return NULL;
+}
+
+static bool jsonx_number_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* Whether the integer token tok[0..n) ("-123", digits only after the sign)
+ * fits in int64. JSON forbids leading zeros, so the length decides but at
+ * 19 digits, where the digits are compared with the limit. */
+static bool jsonx_fits_int64(const char *tok, size_t n)
+{
+    bool neg = n > 0 && tok[0] == '-';
+    const char *d = tok + neg;
+    size_t nd = n - neg;
+    if (nd != 19)
+        return nd < 19;
+    return memcmp(d, neg ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+}
+
+/*
+ * A copy of text[0..len) in which every integer token outside strings that
+ * does not fit in int64 is followed by "e0", which makes it a real for
+ * jansson (strtod: the nearest double). Tokens are the runs of number
+ * characters outside strings; the text need not be valid (the parse that
+ * follows says so). Returns NULL on OOM; the caller frees; *out_len is the
+ * copy's length.
+ */
+static char *jsonx_widen_integers(const char *text, size_t len, size_t *out_len)
+{
+    size_t cap = len + len / 8 + 16, used = 0;
+    char *out = malloc(cap);
+    bool in_str = false;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        size_t j = i + 1;
+        bool widen = false;
+        if (in_str) {
+            if (c == '\\' && j < len)
+                j++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            bool integer = true;
+            while (j < len && jsonx_number_char(text[j])) {
+                if (text[j] == '.' || text[j] == 'e' || text[j] == 'E')
+                    integer = false;
+                j++;
+            }
+            widen = integer && !jsonx_fits_int64(text + i, j - i);
+        }
+        size_t need = used + (j - i) + (widen ? 2 : 0);
+        if (need > cap) {
+            size_t ncap = need + need / 2;
+            char *grown = realloc(out, ncap);
+            if (!grown) {
+                free(out);
+                return NULL;
+            }
+            out = grown;
+            cap = ncap;
+        }
+        memcpy(out + used, text + i, j - i);
+        used += j - i;
+        if (widen) {
+            memcpy(out + used, "e0", 2);
+            used += 2;
+        }
+        i = j;
+    }
+    *out_len = used;
+    return out;
+}
+
+json_t *jsonx_parse_stored(const char *data, size_t len, err *e)
+{
+    const size_t flags = JSON_DECODE_ANY | JSON_ALLOW_NUL;
+    json_error_t jerr;
+    char *wide = NULL;
+    size_t wide_len = 0;
+    json_t *v = json_loadb(data ? data : "", data ? len : 0, flags, &jerr);
+    if (v != NULL)
+        return v;
+    if (data && jsonx_range_error(jerr.text)) {
+        wide = jsonx_widen_integers(data, len, &wide_len);
+        if (!wide) {
+            if (e)
+                err_set(e, ERR_INTERNAL, "out of memory parsing stored JSON");
+            return NULL;
+        }
+        v = json_loadb(wide, wide_len, flags, &jerr);
+        free(wide);
+        if (v != NULL)
+            return v;
+    }
+    if (e) {
+        err_set(e, ERR_INTERNAL, "stored JSON is not valid: %s at line %d column %d", jerr.text,
+                jerr.line, jerr.column);
+        jsonx_sanitize(e->message);
+    }
     return NULL;
 }
 

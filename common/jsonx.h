@@ -1,6 +1,7 @@
 /*
- * jsonx.h - jansson helpers: parsing request bodies with SPEC §2 errors, and
- * reading typed members whose error messages name the field.
+ * jsonx.h - jansson helpers: parsing request bodies with SPEC §2 errors,
+ * parsing what eskit itself stored or answered, and reading typed members
+ * whose error messages name the field.
  *
  * Every getter returns true on success. On failure it fills `e` with
  * invalid_argument and a message naming `field` (the dotted path the client
@@ -18,6 +19,22 @@
 /* Parses one JSON text (UTF-8 checked, nesting depth bounded, integers
  * beyond int64 refused). Returns a new reference, or NULL and e set (400). */
 json_t *jsonx_parse(const char *data, size_t len, err *e) WUR;
+
+/*
+ * Parses JSON that an eskit service wrote: an event store's answer, stored
+ * payload text, a cached document. Every reader of event-store output uses
+ * this, never jsonx_parse, because such text may hold what a request may not:
+ *  - integers beyond int64: PostgreSQL's jsonb spells the float 1e20 as
+ *    100000000000000000000. They become reals (the nearest double). Only
+ *    when the plain parse fails on such a number is the text rewritten (each
+ *    integer outside int64 gets an exponent, "e0") and parsed again, so text
+ *    without one costs one parse, as before;
+ *  - "\u0000" inside strings;
+ *  - nesting up to jansson's JSON_PARSER_MAX_DEPTH (2048; the event store
+ *    takes bodies of up to 900 levels, and wraps them in a few of its own).
+ * Returns a new reference, or NULL with e set (internal; e may be NULL).
+ */
+json_t *jsonx_parse_stored(const char *data, size_t len, err *e) WUR;
 
 /* The deepest nesting of arrays and objects in a valid JSON text (0 for a
  * scalar; "[[1]]" is 2). */

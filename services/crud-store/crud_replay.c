@@ -26,10 +26,11 @@ void crud_doc_free(crud_doc *d)
 
 json_t *crud_doc_json(const crud_doc *d, err *e)
 {
-    json_t *v = json_loadb(d->text ? d->text : "null", d->text ? d->len : 4, JSON_DECODE_ANY,
-                           NULL);
+    err pe = ERR_INIT;
+    json_t *v = jsonx_parse_stored(d->text ? d->text : "null", d->text ? d->len : 4, &pe);
     if (!v)
-        err_set(e, ERR_INTERNAL, "cannot parse a cached document");
+        err_set(e, ERR_INTERNAL, "cannot parse a cached document: %s", pe.message);
+    err_clear(&pe);
     return v;
 }
 
@@ -161,7 +162,7 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
         s.exists = (ce.flags & CRUD_CACHE_EXISTS) != 0;
         s.deleted = (ce.flags & CRUD_CACHE_DELETED) != 0;
         if (s.exists) {
-            s.doc = json_loadb(ce.text, ce.len, JSON_DECODE_ANY, NULL);
+            s.doc = jsonx_parse_stored(ce.text, ce.len, NULL);
             if (!s.doc)
                 s = (crud_state){0}; /* start over from a snapshot */
         }

@@ -374,7 +374,7 @@ json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e
     } else {
         err pe = ERR_INIT;
         const char *text = db_res_text(r, 0, 1);
-        json_t *payload = jsonx_parse(text, strlen(text), &pe);
+        json_t *payload = jsonx_parse_stored(text, strlen(text), &pe);
         err_clear(&pe);
         if (!payload)
             err_set(e, ERR_INTERNAL, "a stored snapshot is not valid JSON");

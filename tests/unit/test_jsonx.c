@@ -1,7 +1,9 @@
 /*
- * test_jsonx.c - request-body parsing and typed getters (common/jsonx.c).
+ * test_jsonx.c - request-body parsing, the reader-side parse of what eskit
+ * stored, and typed getters (common/jsonx.c).
  */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,136 @@ Test(jsonx, parse_rejects_bad_utf8_and_nul)
     cr_assert_not_null(v, "%s", e.message);
     cr_assert_str_eq(json_string_value(json_array_get(v, 1)), "\xf0\x9f\x98\x80");
     json_decref(v);
+}
+
+/* --- the reader side: what eskit stored or answered -------------------------- */
+
+static json_t *stored(const char *s)
+{
+    err e = ERR_INIT;
+    json_t *v = jsonx_parse_stored(s, strlen(s), &e);
+    cr_assert_not_null(v, "%s: %s", s, e.message);
+    cr_assert_eq(e.code, ERR_NONE);
+    return v;
+}
+
+/* "1" followed by `zeros` zeros, or "-" d... : a big integer's text (freed by
+ * the caller). */
+static char *digits(const char *lead, int zeros)
+{
+    size_t n = strlen(lead);
+    char *s = malloc(n + (size_t)zeros + 1);
+    cr_assert_not_null(s);
+    memcpy(s, lead, n);
+    memset(s + n, '0', (size_t)zeros);
+    s[n + (size_t)zeros] = '\0';
+    return s;
+}
+
+/* PostgreSQL's jsonb spells 1e20 as 100000000000000000000: a reader must
+ * take it (as the nearest double), where a request may not (SPEC §2). */
+Test(jsonx, stored_takes_integers_past_int64_as_reals)
+{
+    json_t *v = stored("{\"price\": 100000000000000000000}");
+    json_t *p = json_object_get(v, "price");
+    cr_assert(json_is_real(p));
+    cr_assert_eq(json_real_value(p), 1e20);
+    char *text = jsonx_dump(v); /* and it round-trips as a real */
+    err e = ERR_INIT;
+    json_t *again = jsonx_parse(text, strlen(text), &e);
+    cr_assert_not_null(again, "%s: %s", text, e.message);
+    cr_assert(json_equal(again, v));
+    json_decref(again);
+    free(text);
+    json_decref(v);
+
+    struct { char *text; double want; } big[] = {
+        {digits("1", 39), 1e39},                     /* a 40-digit integer */
+        {digits("-15", 299), -1.5e300},              /* 301 digits */
+        {digits("17976931348623157", 292), DBL_MAX}, /* 309 digits */
+        {strdup("9223372036854775808"), 9223372036854775808.0},
+        {strdup("-9223372036854775809"), -9223372036854775808.0},
+        {strdup("123456789012345678901234567890"), 123456789012345678901234567890.0},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        v = stored(big[i].text);
+        cr_assert(json_is_real(v), "%s", big[i].text);
+        cr_assert_eq(json_real_value(v), big[i].want, "%s", big[i].text);
+        json_decref(v);
+        free(big[i].text);
+    }
+
+    /* in range: still integers, also next to a big one */
+    v = stored("[9223372036854775807, -9223372036854775808, 100000000000000000000, 0, -1, "
+               "1.5, 5e-324, 1E2, 12]");
+    cr_assert_eq(json_integer_value(json_array_get(v, 0)), INT64_MAX);
+    cr_assert_eq(json_integer_value(json_array_get(v, 1)), INT64_MIN);
+    cr_assert(json_is_real(json_array_get(v, 2)));
+    cr_assert(json_is_integer(json_array_get(v, 3)) && json_is_integer(json_array_get(v, 4)));
+    cr_assert_eq(json_real_value(json_array_get(v, 5)), 1.5);
+    cr_assert_eq(json_real_value(json_array_get(v, 6)), 5e-324);
+    cr_assert_eq(json_real_value(json_array_get(v, 7)), 100.0);
+    cr_assert_eq(json_integer_value(json_array_get(v, 8)), 12);
+    json_decref(v);
+}
+
+Test(jsonx, stored_leaves_strings_and_keys_alone)
+{
+    const char *s = "{\"k\\\"100000000000000000000\": \"100000000000000000000 \\\\\", "
+                    "\"n\": [100000000000000000000, \"x\\\"99999999999999999999\"]}";
+    json_t *v = stored(s);
+    json_t *k = json_object_get(v, "k\"100000000000000000000");
+    cr_assert(json_is_string(k), "%s", s);
+    cr_assert_str_eq(json_string_value(k), "100000000000000000000 \\");
+    json_t *n = json_object_get(v, "n");
+    cr_assert_eq(json_real_value(json_array_get(n, 0)), 1e20);
+    cr_assert_str_eq(json_string_value(json_array_get(n, 1)), "x\"99999999999999999999");
+    json_decref(v);
+}
+
+Test(jsonx, stored_takes_nul_and_deep_nesting)
+{
+    json_t *v = stored("[\"a\\u0000b\"]");
+    cr_assert_eq(json_string_length(json_array_get(v, 0)), 3);
+    cr_assert_eq(memcmp(json_string_value(json_array_get(v, 0)), "a\0b", 3), 0);
+    json_decref(v);
+
+    /* the event store keeps bodies of 900 levels and wraps them in its own;
+     * a reader takes far more than that */
+    enum { DEPTH = 2000 };
+    char *deep = malloc(2 * DEPTH + 32);
+    cr_assert_not_null(deep);
+    memset(deep, '[', DEPTH);
+    int n = snprintf(deep + DEPTH, 32, "100000000000000000000");
+    memset(deep + DEPTH + n, ']', DEPTH);
+    err e = ERR_INIT;
+    v = jsonx_parse_stored(deep, 2 * DEPTH + (size_t)n, &e);
+    cr_assert_not_null(v, "%s", e.message);
+    json_decref(v);
+    free(deep);
+}
+
+Test(jsonx, stored_still_refuses_what_is_not_json)
+{
+    const char *bad[] = {"", "{", "[1,]", "100000000000000000000 x", "[100000000000000000000,]",
+                         "[1e400]", "\"\xff\"", "nul", "{} {}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err e = ERR_INIT;
+        cr_assert_null(jsonx_parse_stored(bad[i], strlen(bad[i]), &e), "%s", bad[i]);
+        cr_assert_eq(e.code, ERR_INTERNAL, "%s", bad[i]);
+        for (const char *p = e.message; *p; p++)
+            cr_assert((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f, "%s", e.message);
+        err_clear(&e);
+        cr_assert_null(jsonx_parse_stored(bad[i], strlen(bad[i]), NULL)); /* e may be NULL */
+    }
+    cr_assert_null(jsonx_parse_stored(NULL, 0, NULL));
+}
+
+/* A request keeps the strict parse (SPEC §2): only readers are lax. */
+Test(jsonx, requests_stay_strict)
+{
+    parse_fails("{\"price\": 100000000000000000000}", 32, "price is out of range");
+    parse_fails("[\"\\u0000\"]", 10, NOT_JSON);
 }
 
 /* --- dump --------------------------------------------------------------------- */
