@@ -19,7 +19,24 @@
  * offset only ever moves forward. Transport errors, 5xx and unexpected
  * answers are counted, reported through on_error, and retried with an
  * exponential back-off (100 ms doubling to 5 s, reset by a success); a
- * failed save is retried on its own, without reading the log again.
+ * failed save is retried on its own, without reading the log again. The
+ * log line of a failure says which step, offset or entries failed and why
+ * (the first of a run of failures, then one every 30 s).
+ *
+ * No page stops the loop for good (SPEC §6). Pages are parsed with
+ * jsonx_parse_stored(), so payloads holding integers past int64 (how
+ * PostgreSQL spells 1e20) are taken. A page over max_page_bytes makes the
+ * loop halve its page size at once, down to one entry, and grow it back
+ * (doubling, up to batch_size) after full pages that used at most a third
+ * of the cap. Only a single entry over the cap is a failure (counted and
+ * retried, like any other: raise the cap, or read with skip_payload).
+ *
+ * A consumer that cannot advance says so. While a step fails, the loop also
+ * asks the event store for its head (a one-entry read past the known head,
+ * without payloads), so the lag keeps following the head; the state below
+ * says how long the offset has not moved, and `stuck` once the consumer is
+ * behind and has not advanced for stuck_after_s. consumer_ready() is then
+ * false, saying why.
  *
  * Stopping is prompt: back-off sleeps wake at once, and a long poll in
  * flight ends within its `wait_s` (keep it short, the default is 2 s).
@@ -59,6 +76,11 @@ typedef struct consumer_config {
     int batch_size;                 /* entries per read, 1..1000; 0: 100 */
     int wait_s;                     /* long-poll seconds, 1..60; 0: 2 */
     int timeout_ms;                 /* time-out of the other calls; 0: 5000 */
+    bool skip_payload;              /* entries come without "payload" (the event
+                                       store's skip_payload=true): for consumers
+                                       that need only the event types and ids */
+    size_t max_page_bytes;          /* largest log page read; 0: HTTP_CLIENT_BODY_MAX */
+    int stuck_after_s;              /* behind without progress this long is stuck; 0: 30 */
     consumer_batch_fn on_batch;     /* required */
     consumer_error_fn on_error;     /* optional */
     void *ctx;                      /* handed to both callbacks */
@@ -88,17 +110,32 @@ typedef enum {
 /* A snapshot of the loop's state, for metrics and /readyz. */
 typedef struct consumer_state {
     int64_t offset;  /* the stored offset as last read or saved; -1 until known */
-    int64_t head_id; /* the log head at the last read; -1 until known */
+    int64_t head_id; /* the newest log head learned, by a read or, while a step
+                        fails, by a head probe; -1 until known */
+    int64_t lag;     /* head_id - offset (an unknown offset counts as 0); 0 when
+                        the head is unknown or not above the offset */
     uint64_t errors; /* failed steps since the start */
+    int page_size;   /* entries asked per read now (below batch_size after a
+                        page over max_page_bytes) */
+    double progress_age_s; /* seconds since the offset last moved forward, the
+                              loop was last at the head, or it started */
+    bool stuck;            /* lag > 0 and progress_age_s >= stuck_after_s */
+    char last_error[300];  /* the last failure ("" when the last step succeeded) */
     consumer_health event_store, consumer_store;
 } consumer_state;
 
 void consumer_state_get(consumer *c, consumer_state *out);
 
+/* Whether the consumer is stuck (see consumer_state.stuck); when it is, e
+ * (may be NULL) = unavailable saying how far behind, for how long, and the
+ * last failure. Thread-safe. */
+bool consumer_stuck(consumer *c, err *e);
+
 /*
- * For /readyz: true when both upstreams answer their /readyz with 200
- * (time-out 1 s each) and the loop's last call to neither failed. Otherwise
- * false with e = unavailable naming the upstream. Thread-safe.
+ * For /readyz: true when the consumer is not stuck, both upstreams answer
+ * their /readyz with 200 (time-out 1 s each) and the loop's last call to
+ * neither failed. Otherwise false with e = unavailable saying which.
+ * Thread-safe.
  */
 bool consumer_ready(consumer *c, err *e) WUR;
 

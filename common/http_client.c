@@ -23,7 +23,6 @@
 #include "jsonx.h"
 
 #define HTTP_CLIENT_IDLE_MAX 16                   /* handles kept for reuse */
-#define HTTP_CLIENT_BODY_MAX ((size_t)64 << 20)   /* largest response body */
 #define HTTP_CLIENT_CONNECT_MS 2000L              /* connect time-out */
 
 struct http_client {
@@ -186,7 +185,8 @@ bool http_client_do(http_client *c, const http_call *call, http_resp *out, err *
     CURLcode rc = CURLE_OK;
 
     memset(out, 0, sizeof *out);
-    buf_init(&sink.body, HTTP_CLIENT_BODY_MAX);
+    size_t max_body = call->max_body > 0 ? call->max_body : HTTP_CLIENT_BODY_MAX;
+    buf_init(&sink.body, max_body);
     buf_init(&tmp, 16384);
 
     const char *method = call->method ? call->method : "GET";
@@ -263,8 +263,8 @@ bool http_client_do(http_client *c, const http_call *call, http_resp *out, err *
     }
     rc = curl_easy_perform(h);
     if (sink.too_large) {
-        err_set(e, ERR_INTERNAL, "%s answered with a body larger than %zu bytes", c->base,
-                HTTP_CLIENT_BODY_MAX);
+        err_set(e, ERR_PAYLOAD_TOO_LARGE, "%s answered with a body larger than %zu bytes",
+                c->base, max_body);
         goto done;
     }
     if (rc == CURLE_OUT_OF_MEMORY)

@@ -71,6 +71,8 @@ static bool crud_es_do(http_client *es, const char *method, const buf *path, con
     }
     if (te.code == ERR_UNAVAILABLE)
         err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s", te.message);
+    else if (te.code == ERR_PAYLOAD_TOO_LARGE) /* our limit, not the client's request: 500 */
+        err_set(e, ERR_INTERNAL, "%s: %s", what ? what : "a call", te.message);
     else
         err_move(e, &te);
     err_clear(&te);

@@ -23,6 +23,7 @@ static const char *mc_consumer_store_url;
 static const char *mc_consumer_name;
 static int64_t mc_batch_size;
 static int64_t mc_poll_wait;
+static int64_t mc_stuck_seconds;
 
 static const config_var mc_config[] = {
     SERVICE_COMMON_VARS(mc_common, "127.0.0.1:8083"),
@@ -39,9 +40,13 @@ static const config_var mc_config[] = {
     {"ESKIT_CONSUMER_POLL_WAIT", CONFIG_INT, "2",
      "seconds a log read waits for new entries (also the longest stop delay)", 1, 60, NULL,
      &mc_poll_wait},
+    {"ESKIT_CONSUMER_STUCK_SECONDS", CONFIG_INT, "30",
+     "seconds behind the log head without progress after which /readyz answers 503", 1,
+     86400, NULL, &mc_stuck_seconds},
 };
 
-/* /readyz: the event store and the consumer store answer. */
+/* /readyz: the event store and the consumer store answer, and the consumer
+ * is not stuck (behind without progress for ESKIT_CONSUMER_STUCK_SECONDS). */
 static bool mc_ready(void *ctx, err *e)
 {
     mc_app *app = ctx;
@@ -65,9 +70,11 @@ static bool mc_metrics_init(mc_app *app)
     app->m_offset = metrics_gauge(app->metrics, "eskit_consumer_offset",
                                   "The consumer's stored log offset.", "consumer");
     app->m_lag = metrics_gauge(app->metrics, "eskit_consumer_lag",
-                               "Log head id minus the consumer's offset.", "consumer");
+                               "The newest log head id the consumer has learned minus its "
+                               "offset (learned also while it cannot advance).", "consumer");
     app->m_errors = metrics_counter(app->metrics, "eskit_consumer_errors_total",
-                                    "Failed calls to the event store or the consumer store.",
+                                    "Failed steps of the consumer: calls to the event store or "
+                                    "the consumer store, and log pages it could not take.",
                                     "consumer");
     if (!app->m_events || !app->m_crud || !app->m_offset || !app->m_lag || !app->m_errors)
         return false;
@@ -115,6 +122,8 @@ int main(int argc, char **argv)
         .name = mc_consumer_name,
         .batch_size = (int)mc_batch_size,
         .wait_s = (int)mc_poll_wait,
+        .skip_payload = true, /* only event types are counted */
+        .stuck_after_s = (int)mc_stuck_seconds,
         .on_batch = mc_count_batch,
         .on_error = mc_count_error,
         .ctx = &app,

@@ -29,7 +29,8 @@ typedef struct mc_app {
 /* The consumer's callbacks (mc_count.c); ctx is the mc_app. */
 bool mc_count_batch(void *ctx, const json_t *entries, int64_t head_id, err *e);
 void mc_count_error(void *ctx, consumer_upstream where, const err *e);
-/* Before each scrape: offset and lag from the consumer's state. */
+/* Before each scrape: offset and lag from the consumer's state (the lag
+ * follows the newest head the consumer learned, also while it is stuck). */
 void mc_count_collect(void *ctx);
 
 #endif

@@ -3,6 +3,10 @@
  * of eskit_events_total per entry, and of eskit_crud_events_total for the
  * Created/Updated/Deleted events of types registered in the CRUD store.
  *
+ * Entries come without their payloads (the consumer reads the log with
+ * skip_payload): an event's type is all that is counted, so no payload can
+ * make a page too large or unreadable.
+ *
  * The consumer loop calls mc_count_batch() before it saves the offset, so
  * every entry is counted at least once: after a crash or a failed save,
  * entries past the stored offset are counted again. Counters live in this
@@ -71,8 +75,6 @@ void mc_count_collect(void *ctx)
     consumer_state st;
     const char *labels[] = {app->name};
     consumer_state_get(app->consumer, &st);
-    int64_t offset = st.offset > 0 ? st.offset : 0;
-    int64_t lag = st.head_id > offset ? st.head_id - offset : 0;
-    metrics_set(app->m_offset, labels, (double)offset);
-    metrics_set(app->m_lag, labels, (double)lag);
+    metrics_set(app->m_offset, labels, (double)(st.offset > 0 ? st.offset : 0));
+    metrics_set(app->m_lag, labels, (double)st.lag);
 }

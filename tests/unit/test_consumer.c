@@ -3,7 +3,10 @@
  * event store and consumer store served by common/http_server.h from this
  * process: resume from the stored offset, narrow selectors, compare-and-set
  * conflicts, failing upstreams with back-off, redelivery after a failed
- * callback, readiness, and prompt stops.
+ * callback, readiness, prompt stops, pages over the body cap (the page
+ * shrinks and grows back), reads without payloads, and a consumer that
+ * cannot advance (lag follows the head, stuck after stuck_after_s, then
+ * recovery).
  */
 #include <criterion/criterion.h>
 
@@ -38,6 +41,12 @@ static struct {
     bool logs_fail;        /* answer /v1/logs with 500 */
     int puts, gets, logs;  /* calls seen */
     char last_auth[64];
+    int pad;               /* bytes of payload per entry (0: no payload) */
+    int64_t pad_id;        /* only this entry gets the padding (0: every entry) */
+    int sizes[64];         /* the `size` of the first reads asking from a backlog */
+    int nsizes;
+    int skip_payload;      /* reads with skip_payload=true */
+    int probes;            /* reads past the head with size=1 (head probes) */
 } fake;
 
 static void fake_consumer_get(http_req *r)
@@ -113,6 +122,21 @@ static void fake_logs(http_req *r)
     }
     if (from == 0)
         from = 1;
+    bool skip = false;
+    if (!http_req_query_bool(r, "skip_payload", false, &skip, &e)) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return;
+    }
+    pthread_mutex_lock(&fake_mu);
+    fake.skip_payload += skip;
+    if (from <= fake.head && fake.nsizes < 64)
+        fake.sizes[fake.nsizes++] = (int)size;
+    if (from > fake.head && size == 1 && wait == 0)
+        fake.probes++;
+    int pad = fake.pad;
+    int64_t pad_id = fake.pad_id;
+    pthread_mutex_unlock(&fake_mu);
     double deadline = timefmt_mono() + (double)wait;
     for (;;) {
         pthread_mutex_lock(&fake_mu);
@@ -133,9 +157,17 @@ static void fake_logs(http_req *r)
                     continue;
                 char type[32];
                 snprintf(type, sizeof type, "T%lld.Created", (long long)(id % 3));
-                json_array_append_new(results,
-                                      json_pack("{s:I, s:{s:s}}", "id", (json_int_t)id, "event",
-                                                "event_type", type));
+                json_t *entry = json_pack("{s:I, s:{s:s}}", "id", (json_int_t)id, "event",
+                                          "event_type", type);
+                if (pad > 0 && !skip && (pad_id == 0 || pad_id == id)) {
+                    char *fill = malloc((size_t)pad + 1);
+                    memset(fill, 'x', (size_t)pad);
+                    fill[pad] = '\0';
+                    json_object_set_new(json_object_get(entry, "event"), "payload",
+                                        json_pack("{s:s, s:f}", "fill", fill, "big", 1e20));
+                    free(fill);
+                }
+                json_array_append_new(results, entry);
             }
             http_reply_json(r, 200, json_pack("{s:o, s:I, s:I}", "results", results,
                                               "next_from_id", (json_int_t)id, "head_id",
@@ -512,4 +544,207 @@ Test(consumer, offset_at_int64_max_does_not_overflow)
     consumer_free(c);
     cr_assert_eq(st.offset, INT64_MAX);
     cr_assert_eq(st.errors, 0, "%d errors", (int)st.errors);
+}
+
+/* ---- pages over the cap, reads without payloads, stuck consumers ---------- */
+
+/* Like make(), with the newer knobs; the callback fails `fail` times first. */
+static consumer *make_opts(int batch, size_t max_page, bool skip, int stuck_s, int fail)
+{
+    err e = ERR_INIT;
+    memset(&seen, 0, sizeof seen);
+    seen.fail_next = fail;
+    consumer_config cfg = {
+        .event_store_url = srv_url,
+        .consumer_store_url = srv_url,
+        .token = "tok",
+        .name = "unit-consumer",
+        .batch_size = batch,
+        .wait_s = 1,
+        .timeout_ms = 2000,
+        .skip_payload = skip,
+        .max_page_bytes = max_page,
+        .stuck_after_s = stuck_s,
+        .on_batch = on_batch,
+        .on_error = on_error,
+    };
+    consumer *c = consumer_new(&cfg, &e);
+    cr_assert_not_null(c, "%s", e.message);
+    cr_assert(consumer_start(c, &e), "%s", e.message);
+    return c;
+}
+
+static void set_fake(int *field, int value)
+{
+    pthread_mutex_lock(&fake_mu);
+    *field = value;
+    pthread_mutex_unlock(&fake_mu);
+}
+
+static void set_fail_next(int n)
+{
+    pthread_mutex_lock(&seen_mu);
+    seen.fail_next = n;
+    pthread_mutex_unlock(&seen_mu);
+}
+
+/* Waits up to 10 s for the consumer's state to satisfy `cond`. */
+#define WAIT_STATE(c, st, cond)                                                     \
+    do {                                                                            \
+        double until_ = timefmt_mono() + 10;                                        \
+        do {                                                                        \
+            consumer_state_get((c), &(st));                                         \
+            if (cond)                                                               \
+                break;                                                              \
+            usleep(10 * 1000);                                                      \
+        } while (timefmt_mono() < until_);                                          \
+        cr_assert(cond, "timed out waiting for " #cond);                            \
+    } while (0)
+
+/* Issue 12: a log page over the client's cap (70 events of 1 MB against
+ * 64 MiB) stalled the consumer for good, with lag 0. Here the cap is 64 KiB
+ * and entries are 4 KB: 100 a page is too large, 12 fit. */
+Test(consumer, pages_over_the_cap_shrink_and_grow_back)
+{
+    set_head(100);
+    fake.pad = 4000;
+    consumer *c = make_opts(100, 64 * 1024, false, 0, 0);
+    cr_assert(wait_stored(100));
+    consumer_state st;
+    consumer_state_get(c, &st);
+    cr_assert_eq(st.errors, 0, "a page too large is no failure: %s", st.last_error);
+    cr_assert_eq(st.page_size, 12);
+    cr_assert_eq(st.lag, 0);
+    pthread_mutex_lock(&fake_mu);
+    int want[] = {100, 50, 25, 12, 12};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert_eq(fake.sizes[i], want[i], "read %zu asked %d", i, fake.sizes[i]);
+    fake.pad = 0; /* small entries again: full pages well under the cap */
+    fake.nsizes = 0;
+    fake.head = 400;
+    cr_assert_eq(fake.skip_payload, 0);
+    pthread_mutex_unlock(&fake_mu);
+    cr_assert(wait_stored(400));
+    WAIT_STATE(c, st, st.page_size == 100);
+    consumer_free(c);
+    cr_assert_eq(fake.sizes[0], 12);
+    cr_assert_eq(fake.sizes[1], 24);
+    cr_assert_eq(fake.sizes[2], 48);
+    cr_assert_eq(fake.sizes[3], 96);
+    for (int id = 1; id <= 400; id++)
+        cr_assert_eq(seen.count[id], 1, "id %d delivered %d times", id, seen.count[id]);
+}
+
+/* One entry over the cap cannot be passed: that is a failure, counted and
+ * said (which entry, why), and the consumer turns stuck; it goes on once the
+ * entry fits. */
+Test(consumer, an_entry_over_the_cap_alone_fails_and_says_which)
+{
+    set_head(10);
+    fake.pad = 100000;
+    fake.pad_id = 5;
+    consumer *c = make_opts(10, 64 * 1024, false, 1, 0);
+    consumer_state st;
+    WAIT_STATE(c, st, st.errors >= 2);
+    cr_assert_eq(st.offset, 4);
+    cr_assert_eq(st.page_size, 1);
+    cr_assert(strstr(st.last_error, "log entry 5 alone is larger than the 65536-byte cap"),
+              "%s", st.last_error);
+    cr_assert_eq(st.head_id, 10, "the head is learned while the entry fails");
+    cr_assert_eq(st.lag, 6);
+    cr_assert_eq(seen.count[5], 0);
+    WAIT_STATE(c, st, st.stuck);
+    err e = ERR_INIT;
+    cr_assert_not(consumer_ready(c, &e));
+    cr_assert(strstr(e.message, "stuck: 6 entries behind the log head 10 (offset 4)"), "%s",
+              e.message);
+    cr_assert(strstr(e.message, "log entry 5 alone"), "%s", e.message);
+    err_clear(&e);
+
+    set_fake(&fake.pad, 0);
+    cr_assert(wait_stored(10));
+    WAIT_STATE(c, st, !st.stuck && st.lag == 0 && st.last_error[0] == '\0');
+    cr_assert(consumer_ready(c, &e), "%s", e.message);
+    consumer_free(c);
+    for (int id = 1; id <= 10; id++)
+        cr_assert_eq(seen.count[id], 1, "id %d delivered %d times", id, seen.count[id]);
+}
+
+Test(consumer, skip_payload_reads_without_payloads)
+{
+    set_head(3);
+    fake.pad = 100000; /* over the cap, unless left out */
+    consumer *c = make_opts(10, 64 * 1024, true, 0, 0);
+    cr_assert(wait_stored(3));
+    consumer_state st;
+    consumer_state_get(c, &st);
+    consumer_free(c);
+    cr_assert_eq(st.errors, 0, "%s", st.last_error);
+    cr_assert_eq(st.page_size, 10);
+    cr_assert_geq(fake.skip_payload, 1);
+}
+
+/* SPEC §6: a consumer whose batches keep failing (both upstreams answer
+ * fine) is behind; its lag follows the head, errors count, and after
+ * stuck_after_s it is stuck and not ready, saying why; then it recovers. */
+Test(consumer, a_consumer_that_cannot_advance_says_so)
+{
+    set_head(5);
+    consumer *c = make_opts(100, 0, false, 2, 1000000);
+    consumer_state st;
+    WAIT_STATE(c, st, st.errors >= 1);
+    cr_assert_eq(st.lag, 5);
+    cr_assert_not(st.stuck);
+    err e = ERR_INIT;
+    cr_assert(consumer_ready(c, &e), "not stuck yet: %s", e.message);
+    cr_assert(strstr(st.last_error, "handling log entries 1 to 5: callback says no"), "%s",
+              st.last_error);
+    set_head(9); /* the failing re-reads learn the new head */
+    WAIT_STATE(c, st, st.head_id == 9 && st.lag == 9);
+    WAIT_STATE(c, st, st.stuck);
+    cr_assert_geq(st.progress_age_s, 2.0);
+    uint64_t errors = st.errors;
+    cr_assert_not(consumer_ready(c, &e));
+    cr_assert_eq(e.code, ERR_UNAVAILABLE);
+    cr_assert(strstr(e.message, "consumer unit-consumer is stuck: 9 entries behind the log "
+                                "head 9 (offset 0) and has not advanced for"), "%s", e.message);
+    cr_assert(strstr(e.message, "callback says no"), "%s", e.message);
+    err_clear(&e);
+    cr_assert(consumer_stuck(c, NULL));
+    WAIT_STATE(c, st, st.errors > errors);
+
+    set_fail_next(0);
+    cr_assert(wait_stored(9));
+    WAIT_STATE(c, st, !st.stuck && st.lag == 0);
+    cr_assert(consumer_ready(c, &e), "%s", e.message);
+    cr_assert_not(consumer_stuck(c, &e));
+    consumer_free(c);
+}
+
+/* The consumer store refuses the saves: the loop retries only the save, so
+ * it does not read the log; head probes keep the lag following the head. */
+Test(consumer, failing_saves_still_follow_the_head)
+{
+    set_head(5);
+    fake.put_fail = 1000000;
+    consumer *c = make_opts(100, 0, false, 1, 0);
+    consumer_state st;
+    WAIT_STATE(c, st, st.errors >= 2);
+    cr_assert_eq(st.lag, 5);
+    set_head(20);
+    WAIT_STATE(c, st, st.head_id == 20 && st.lag == 20);
+    cr_assert_geq(fake.probes, 1);
+    WAIT_STATE(c, st, st.stuck);
+    err e = ERR_INIT;
+    cr_assert_not(consumer_ready(c, &e));
+    cr_assert(strstr(e.message, "stuck: 20 entries behind"), "%s", e.message);
+    cr_assert(strstr(e.message, "saving offset 5 (stored: 0): the consumer store answered 503"),
+              "%s", e.message);
+    err_clear(&e);
+    set_fake(&fake.put_fail, 0);
+    cr_assert(wait_stored(20));
+    WAIT_STATE(c, st, !st.stuck && st.lag == 0);
+    consumer_free(c);
+    for (int id = 1; id <= 20; id++)
+        cr_assert_eq(seen.count[id], 1, "id %d delivered %d times", id, seen.count[id]);
 }

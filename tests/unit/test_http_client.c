@@ -1,7 +1,9 @@
 /*
  * test_http_client.c - the libcurl client (common/http_client.c) against a
  * tiny server made with common/http_server.h on a free loopback port: JSON
- * in and out, statuses, ETag, If-Match and token forwarding, time-outs,
+ * in and out (answers parsed as eskit's stored JSON: integers past int64
+ * taken), statuses, ETag, If-Match and token forwarding, a cap on the
+ * answer's size, time-outs,
  * unreachable ports, one client shared by several threads, connection
  * reuse (counted by a raw TCP server), and answers deferred by handlers
  * and given from another thread (http_req_defer / http_req_wake), on event
@@ -81,6 +83,13 @@ static void srv_text(http_req *r)
     http_reply_json_text(r, 200, text, strlen(text));
 }
 
+/* What an event store on PostgreSQL sends for the payload {"n": 1e20}. */
+static void srv_bigint(http_req *r)
+{
+    char *text = strdup("{\"n\": 100000000000000000000, \"s\": \"a\\u0000b\"}");
+    http_reply_json_text(r, 200, text, strlen(text));
+}
+
 /* On the loop: parks the request and has another thread wake it; the
  * answer is given on the event loop (or on the connection's thread), from
  * the request's query. */
@@ -119,6 +128,7 @@ static const http_route srv_routes[] = {
     {"GET", "/v1/etag", srv_etag, HTTP_RUN_WORKER},
     {"GET", "/v1/slow", srv_slow, HTTP_RUN_WORKER},
     {"GET", "/v1/text", srv_text, HTTP_RUN_WORKER},
+    {"GET", "/v1/bigint", srv_bigint, HTTP_RUN_WORKER},
 };
 
 static http_server *srv;
@@ -217,6 +227,39 @@ Test(http_client, post_and_put_json_body_with_if_match)
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "method")), "DELETE");
     http_resp_free(&r);
     json_decref(body);
+    http_client_free(c);
+}
+
+/* Issue 12: the client refused a page holding PostgreSQL's spelling of 1e20. */
+Test(http_client, answers_may_hold_integers_past_int64)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/bigint"};
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    cr_assert_not_null(r.json, "%s", r.body);
+    cr_assert(json_is_real(json_object_get(r.json, "n")));
+    cr_assert_eq(json_real_value(json_object_get(r.json, "n")), 1e20);
+    cr_assert_eq(json_string_length(json_object_get(r.json, "s")), 3);
+    http_resp_free(&r);
+    http_client_free(c);
+}
+
+Test(http_client, answers_over_max_body_are_refused)
+{
+    http_client *c = client();
+    http_resp r;
+    err e = ERR_INIT;
+    http_call call = {.method = "GET", .path = "/v1/echo?q=0123456789", .max_body = 16};
+    cr_assert_not(http_client_do(c, &call, &r, &e));
+    cr_assert_eq(e.code, ERR_PAYLOAD_TOO_LARGE);
+    cr_assert(strstr(e.message, "larger than 16 bytes"), "%s", e.message);
+    cr_assert_null(r.body);
+    err_clear(&e);
+    call.max_body = 0; /* the default cap */
+    cr_assert(http_client_do(c, &call, &r, &e), "%s", e.message);
+    http_resp_free(&r);
     http_client_free(c);
 }
 
