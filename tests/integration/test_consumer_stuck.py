@@ -4,7 +4,9 @@ of the real consumer store, which the test makes refuse the saves. The lag
 must keep following the head (never freeze, never read 0), errors must
 count, the log must say which offset failed and why, and /readyz must turn
 503 saying the consumer is stuck once it has been behind without progress
-for ESKIT_CONSUMER_STUCK_SECONDS (shortened here); then recover."""
+for ESKIT_CONSUMER_STUCK_SECONDS (shortened here); then recover. Also: the
+metrics consumer reads the log without payloads (a proxy in front of the
+event store sees its queries)."""
 import http.client
 import http.server
 import json
@@ -26,11 +28,13 @@ pytestmark = pytest.mark.skipif(
 
 class RefusingProxy:
     """Forwards every request to `target`; while `refuse` is set, answers the
-    saves (PUT /v1/consumers/...) with 500 instead. Counts refusals."""
+    saves (PUT /v1/consumers/...) with 500 instead. Counts refusals and
+    remembers the paths it was asked."""
 
     def __init__(self, target):
         self.refuse = False
         self.refused = 0
+        self.paths = []
         host, port = target.split("//")[1].split(":")
         proxy = self
 
@@ -50,6 +54,7 @@ class RefusingProxy:
             def forward(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 data = self.rfile.read(n) if n else None
+                proxy.paths.append(self.path)
                 if self.command == "PUT" and proxy.refuse:
                     proxy.refused += 1
                     self.answer(500, json.dumps({"error": {
@@ -146,6 +151,29 @@ def test_stuck_consumer_says_so_and_recovers(backend, services):
         assert "advances again" in mc.log()
         s = parse_metrics(scrape(mc))
         assert metric(s, "eskit_events_total", entity_type="User", event_type="Created") >= 12
+    finally:
+        proxy.close()
+        crud.close()
+
+
+def test_metrics_consumer_reads_without_payloads(backend, services):
+    es = services("event-store", {"ESKIT_DATABASE_URL": backend()})
+    cs = services("consumer-store", {"ESKIT_DATABASE_URL": backend()})
+    assert es.wait_ready(), es.log()
+    assert cs.wait_ready(), cs.log()
+    proxy, crud = RefusingProxy(es.url), FakeCrud({"User"})
+    try:
+        mc = services("metrics-consumer", {
+            "ESKIT_EVENT_STORE_URL": proxy.url, "ESKIT_CONSUMER_STORE_URL": cs.url,
+            "ESKIT_CRUD_STORE_URL": crud.url, "ESKIT_CONSUMER_POLL_WAIT": "1"})
+        assert mc.wait_ready(), mc.log()
+        append(es, 3, "p")
+        assert caught_up(es, cs, mc) == 3
+        reads = [p for p in proxy.paths if p.startswith("/v1/logs")]
+        assert reads, proxy.paths
+        assert all("skip_payload=true" in p for p in reads), reads
+        s = parse_metrics(scrape(mc))
+        assert metric(s, "eskit_events_total", entity_type="User", event_type="Created") == 3
     finally:
         proxy.close()
         crud.close()
