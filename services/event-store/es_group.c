@@ -175,13 +175,15 @@ static void es_imap_stored(es_imap *m, const db_res *r)
     }
 }
 
-/* Stored JSON text (or NULL: absent) equal to a request's value (or NULL). */
+/* Stored JSON text (or NULL: absent) equal to a request's value (or NULL).
+ * Stored text is parsed as a reader does: PostgreSQL spells 1e20 as a
+ * 21-digit integer, which jsonx_parse would refuse. */
 static bool es_same_json(const json_t *v, const char *text)
 {
     if (!v || !text)
         return !v && !text;
     err e = ERR_INIT;
-    json_t *stored = jsonx_parse(text, strlen(text), &e);
+    json_t *stored = jsonx_parse_stored(text, strlen(text), &e);
     err_clear(&e);
     bool same = stored && jsonx_equal(v, stored);
     json_decref(stored);

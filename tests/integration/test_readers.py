@@ -236,3 +236,31 @@ def test_crud_type_schema_holds_odd_numbers(stack, services):
         "schema_version": 2, "json_schema": dict(SCHEMA, required=["x"])}}})
     assert r.status == 200, r
     assert c2.post("/v1/entities/Big", {"payload": {}}).status == 400
+
+
+def test_resent_append_of_odd_numbers_is_idempotent(backend, services):
+    """The event store's own reader: a resend is judged against the stored
+    payload and metadata (SPEC §3), which PostgreSQL spells as integers."""
+    import uuid
+    es = services("event-store", {"ESKIT_DATABASE_URL": backend()})
+    assert es.wait_ready(), es.log()
+    c = es.client()
+    one = {"event_id": str(uuid.uuid4()), "originator": {"id": "idem1"},
+           "event_type": "Num.Seen", "payload": odd_doc("idem"), "metadata": {"m": 1e20}}
+    r = c.post("/v1/events", one)
+    assert r.status == 201, r
+    first = r.json["log_id"]
+    r = c.post("/v1/events", one)
+    assert r.status == 200, r
+    assert r.json["log_id"] == first
+    batch = {"events": [dict(one, event_id=str(uuid.uuid4()), originator={"id": f"idem{i}"})
+                        for i in range(2, 5)]}
+    r = c.post("/v1/events", batch)
+    assert r.status == 201, r
+    ids = [x["log_id"] for x in r.json["results"]]
+    r = c.post("/v1/events", batch)
+    assert r.status == 200, r
+    assert [x["log_id"] for x in r.json["results"]] == ids
+    # another payload under the same id is still a conflict
+    r = c.post("/v1/events", dict(one, payload=dict(odd_doc("idem"), big=3e20)))
+    assert r.status == 409, r
