@@ -392,13 +392,12 @@ static bool consumer_read(consumer *c, bool *idle, err *e)
     buf path;
     buf_init(&path, 4096);
     *idle = false;
-    snprintf(what, sizeof what, "reading the log from id %lld (%d entries a page)",
-             (long long)c->offset + 1, c->page);
-
     if (c->offset == INT64_MAX) { /* no log id can follow it: offset + 1 would overflow */
         *idle = true;
         return true;
     }
+    snprintf(what, sizeof what, "reading the log from id %lld (%d entries a page)",
+             (long long)c->offset + 1, c->page);
     if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%d&wait=%d", (long long)c->offset + 1,
                    c->page, c->wait_s) ||
         (c->skip_payload && buf_puts(&path, "&skip_payload=true")) ||
