@@ -3,6 +3,8 @@
 # test and, in sanitizer builds, on any sanitizer report (Criterion counts a
 # test that leaks as passed, so the output is searched as well).
 set -uo pipefail
+# Criterion's runner leaks a block of its own now and then (see lsan.supp).
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 out=$(mktemp)
 for t in "$@"; do
