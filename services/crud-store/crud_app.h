@@ -22,6 +22,7 @@ typedef struct crud_app {
     crud_cache *cache;  /* newest known state per stream id */
     crud_sync *sync;    /* catches the cache up with the log before reads */
     crud_types *types;  /* compiled JSON Schemas per entity type */
+    size_t max_doc;     /* largest document, as compact JSON (ESKIT_MAX_BODY_BYTES) */
     metrics *metrics;
     metrics_family *m_cache_hits;   /* eskit_crud_cache_hits_total */
     metrics_family *m_cache_misses; /* eskit_crud_cache_misses_total */

@@ -225,6 +225,16 @@ static bool crud_entity_update(crud_app *app, const char *type, const char *id,
         err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long for its event types");
         goto done;
     }
+    /* A document could always be sent whole (PUT), and its snapshot fits an
+     * event store whose body limit is a little above ours (README). */
+    size_t size = json_dumpb(after, NULL, 0, JSON_COMPACT);
+    if (size > app->max_doc) {
+        err_set(e, ERR_PAYLOAD_TOO_LARGE,
+                "the document would be %zu bytes of JSON; at most %zu are allowed "
+                "(ESKIT_MAX_BODY_BYTES)",
+                size, app->max_doc);
+        goto done;
+    }
     crud_cache_mark m = crud_cache_mark_now(app->cache);
     if (!crud_entity_append(app, key, id, et, version, patch, e))
         goto done;

@@ -57,12 +57,16 @@ static void crud_es_fail(const http_resp *r, const char *what, err *e)
  * names the call, an answer other than 2xx (or 404, with allow_404) is
  * mapped by crud_es_fail() and false is returned; with what = NULL the
  * caller looks at the status itself. */
-static bool crud_es_do(http_client *es, const char *method, const buf *path, const json_t *body,
-                       int timeout_ms, const char *what, bool allow_404, http_resp *resp, err *e)
+/* crud_es_do with a cap on the answer's size (0: the client's default). An
+ * answer over a cap of the caller's stays payload_too_large (the caller
+ * asks for less); over the default cap it is internal. */
+static bool crud_es_do_capped(http_client *es, const char *method, const buf *path,
+                              const json_t *body, int timeout_ms, const char *what,
+                              bool allow_404, size_t max_body, http_resp *resp, err *e)
 {
     err te = ERR_INIT;
     http_call call = {.method = method, .path = path->data, .body = body,
-                      .timeout_ms = timeout_ms};
+                      .timeout_ms = timeout_ms, .max_body = max_body};
     if (http_client_do(es, &call, resp, &te)) {
         if (!what || resp->status / 100 == 2 || (allow_404 && resp->status == 404))
             return true;
@@ -71,12 +75,18 @@ static bool crud_es_do(http_client *es, const char *method, const buf *path, con
     }
     if (te.code == ERR_UNAVAILABLE)
         err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s", te.message);
-    else if (te.code == ERR_PAYLOAD_TOO_LARGE) /* our limit, not the client's request: 500 */
+    else if (te.code == ERR_PAYLOAD_TOO_LARGE && max_body == 0) /* not the client's: 500 */
         err_set(e, ERR_INTERNAL, "%s: %s", what ? what : "a call", te.message);
     else
         err_move(e, &te);
     err_clear(&te);
     return false;
+}
+
+static bool crud_es_do(http_client *es, const char *method, const buf *path, const json_t *body,
+                       int timeout_ms, const char *what, bool allow_404, http_resp *resp, err *e)
+{
+    return crud_es_do_capped(es, method, path, body, timeout_ms, what, allow_404, 0, resp, e);
 }
 
 /* Appends "/v1/<what>/<escaped id>" to a fresh path buffer (freed again
@@ -165,25 +175,43 @@ done:
     return ok;
 }
 
-bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t limit,
+bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t *limit,
                     json_t **events, err *e)
 {
     buf path;
-    json_t *body = NULL;
+    http_resp r = {0};
+    bool ok = false;
     *events = NULL;
-    if (!crud_es_path(&path, "/v1/events/", id, e))
-        return false;
-    if (buf_printf(&path, "?from_version=%lld&to_version=%lld&limit=%lld", (long long)from,
-                   (long long)to, (long long)limit)) {
+    for (;;) {
+        if (!crud_es_path(&path, "/v1/events/", id, e))
+            return false;
+        if (buf_printf(&path, "?from_version=%lld&to_version=%lld&limit=%lld", (long long)from,
+                       (long long)to, (long long)*limit)) {
+            err_set(e, ERR_INTERNAL, "event store path too long");
+            goto done;
+        }
+        /* one event alone may be as large as the event store takes */
+        size_t cap = *limit > 1 ? CRUD_ES_PAGE_BYTES : 0;
+        if (crud_es_do_capped(es, "GET", &path, NULL, 0, "a stream read", false, cap, &r, e))
+            break;
+        if (e->code != ERR_PAYLOAD_TOO_LARGE || *limit <= 1)
+            goto done;
+        /* a page of large events: ask for half as many, here and after */
+        *limit = (*limit + 1) / 2;
+        err_clear(e);
+        http_resp_free(&r);
         buf_free(&path);
-        err_set(e, ERR_INTERNAL, "event store path too long");
-        return false;
     }
-    if (!crud_es_get_json(es, &path, "a stream read", crud_es_events_shape, &body, e))
-        return false;
-    *events = json_incref(json_object_get(body, "events"));
-    json_decref(body);
-    return true;
+    if (!crud_es_events_shape(r.json)) {
+        err_set(e, ERR_INTERNAL, "the event store answered a stream read with an unexpected body");
+        goto done;
+    }
+    *events = json_incref(json_object_get(r.json, "events"));
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
 }
 
 bool crud_es_append_events(http_client *es, const crud_es_event *evs, size_t n, err *e)

@@ -36,10 +36,16 @@ typedef struct crud_stream {
 bool crud_es_stream(http_client *es, const char *id, crud_stream *out, bool *found,
                     err *e) WUR;
 
-/* GET /v1/events/{id}?from_version&to_version&limit: one page of events
- * (at most `limit`, <= CRUD_ES_EVENTS_PAGE). *events receives a new
- * reference to the JSON array (the caller decrefs). */
-bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t limit,
+/* A page of events is at most this many bytes of JSON (one event alone may
+ * be larger: as large as the event store accepts). */
+#define CRUD_ES_PAGE_BYTES ((size_t)16 << 20)
+
+/* GET /v1/events/{id}?from_version&to_version&limit: one page of events,
+ * at most *limit (<= CRUD_ES_EVENTS_PAGE) and at most CRUD_ES_PAGE_BYTES.
+ * When the events asked for are larger, *limit is halved until they fit,
+ * and stays so for the caller's next page. *events receives a new reference
+ * to the JSON array (the caller decrefs). */
+bool crud_es_events(http_client *es, const char *id, int64_t from, int64_t to, int64_t *limit,
                     json_t **events, err *e) WUR;
 
 /* POST /v1/events: one event at exactly `version` (the stream's current

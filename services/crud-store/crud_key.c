@@ -60,8 +60,9 @@ bool crud_key_init(crud_key *k, const char *key, const char *method, const char 
 bool crud_key_lookup(crud_app *app, const crud_key *k, crud_key_record *out, err *e)
 {
     json_t *events = NULL;
+    int64_t one = 1;
     memset(out, 0, sizeof *out);
-    if (!crud_es_events(app->es, k->stream, 1, 1, 1, &events, e))
+    if (!crud_es_events(app->es, k->stream, 1, 1, &one, &events, e))
         return false;
     json_t *ev = json_array_get(events, 0);
     json_t *p = json_object_get(ev, "payload");

@@ -168,16 +168,19 @@ json_t *crud_entity_history(crud_app *app, const char *type, const char *id, int
         err_set(e, ERR_NOT_FOUND, "%s %s does not exist", type, id);
         goto done;
     }
+    int64_t page_size = CRUD_HISTORY_PAGE; /* shrinks for large events */
     while (from <= st.version && (int64_t)json_array_size(versions) < limit) {
         int64_t before = from;
         /* ask for what is still to return: a page of large events costs
          * only the events shown (other event names in the stream, skipped,
          * make another page) */
         int64_t want = limit - (int64_t)json_array_size(versions);
+        if (want > page_size)
+            want = page_size;
         json_decref(page);
-        if (!crud_es_events(app->es, id, from, st.version,
-                            want < CRUD_HISTORY_PAGE ? want : CRUD_HISTORY_PAGE, &page, e))
+        if (!crud_es_events(app->es, id, from, st.version, &want, &page, e))
             goto done;
+        page_size = want;
         if (json_array_size(page) == 0)
             break;
         size_t i;

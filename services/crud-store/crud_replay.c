@@ -187,13 +187,15 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
         err_set(e, ERR_INVALID_ARGUMENT, "entity type %s is too long for its event types", type);
         goto done;
     }
+    int64_t page_size = CRUD_ES_EVENTS_PAGE; /* shrinks for large events */
     while (s.version < version) {
         int64_t want = version - s.version;
-        if (want > CRUD_ES_EVENTS_PAGE)
-            want = CRUD_ES_EVENTS_PAGE;
+        if (want > page_size)
+            want = page_size;
         json_decref(page);
-        if (!crud_es_events(app->es, id, s.version + 1, version, want, &page, e))
+        if (!crud_es_events(app->es, id, s.version + 1, version, &want, &page, e))
             goto done;
+        page_size = want;
         if (json_array_size(page) == 0) {
             err_set(e, ERR_INTERNAL, "stream %s ended at version %lld, before %lld", id,
                     (long long)s.version, (long long)version);

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    app.max_doc = (size_t)crud_common.max_body;
     app.cache = crud_cache_new((size_t)crud_cache_entries, (size_t)crud_cache_bytes);
     app.types = crud_types_new();
     if (!app.cache || !app.types)
