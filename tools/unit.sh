@@ -4,7 +4,8 @@
 # test that leaks as passed, so the output is searched as well).
 set -uo pipefail
 # Criterion's runner leaks a block of its own now and then (see lsan.supp).
-export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+here=$(cd "$(dirname "$0")" && pwd)
+export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 out=$(mktemp)
 for t in "$@"; do
