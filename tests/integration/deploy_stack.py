@@ -394,7 +394,10 @@ def main():
                     status = status or 1
                 else:
                     say(f"down: nothing of {args.project} is left")
-            if engine.started:
+            # Ours to stop when this run started it, or when it is left with no
+            # container at all (one that a killed run left running).
+            if engine.started or (engine.answers() and
+                                  not engine.docker("ps", "-aq").stdout.split()):
                 engine.stop()
                 say("private Docker engine stopped")
         except StackError as e:

@@ -15,8 +15,8 @@
 
 Each validator is also shown a broken input that it must refuse, so that a
 validator that stopped working cannot pass for a valid file. Docker itself is
-not needed (nothing is built or run); the Node validators are installed by
-tools/deps.sh into tests/deploy/node_modules.
+not needed here (nothing is built or run: test_deploy_live.py does that); the
+Node validators are installed by tools/deps.sh into tests/deploy/node_modules.
 """
 
 import json
@@ -488,6 +488,37 @@ def test_k8s_render_matches_kustomize(k8s_objects):
     assert set(ours) == set(theirs)
     for k, o in ours.items():
         assert o == theirs[k], f"{k} renders differently"
+
+
+def test_make_deploy_k8s_refuses_without_a_context(tmp_path):
+    """Without a context kubectl would talk to http://localhost:8080, where the
+    event store listens: `make deploy-k8s` refuses before kubectl applies."""
+    if not shutil.which("kubectl"):
+        pytest.skip("no kubectl")
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "no-config"), HOME=str(tmp_path))
+    r = run(["make", "-s", "deploy-k8s"], env=env)
+    assert r.returncode != 0, r.stdout
+    assert "kubectl has no current context" in r.stderr, r.stderr
+    assert "apply" not in r.stdout
+
+
+def test_make_deploy_k8s_dry_run():
+    """`make deploy-k8s` with --dry-run=client, where kubectl reaches a cluster.
+    kubectl's client dry run still asks the API server (discovery, and the
+    live objects, to choose create or patch), so with no cluster this is
+    skipped: the kustomization is then rendered by kubectl's own kustomize
+    (test_k8s_render_matches_kustomize) and checked against the API schemas,
+    but no API server has seen it."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("no kubectl")
+    if run([kubectl, "config", "current-context"]).returncode != 0 or \
+            run([kubectl, "version", "--request-timeout=5s"]).returncode != 0:
+        pytest.skip("no Kubernetes cluster answers kubectl here: even --dry-run=client needs "
+                    "an API server")
+    r = run(["make", "-s", "deploy-k8s", "K8S_APPLY_FLAGS=--dry-run=client"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "(dry run)" in r.stdout, r.stdout
 
 
 def _pod_templates(objs):

@@ -24,6 +24,14 @@
 # alone (--bridge=none): builds run with --network host, and Compose makes
 # its own networks, so a system engine's docker0 is never touched.
 #
+# The host's firewall and forwarding are left as they are too
+# (--iptables=false --ip-forward=false): containers reach each other over
+# their Compose bridge, and the host reaches them through docker-proxy on
+# the published loopback ports, neither of which needs a rule or forwarding.
+# Only where the FORWARD policy is not ACCEPT (another engine, a firewall),
+# which would drop the bridge's traffic, does dockerd manage its own rules
+# (--iptables=true); ESKIT_DOCKERD_IPTABLES=1 or 0 decides instead.
+#
 #   start   starts both daemons unless ours already run; prints "started" or
 #           "running" (already up: the caller did not start it)
 #   stop    stops ours (SIGTERM, then SIGKILL after 20 s); no-op when down
@@ -94,7 +102,7 @@ write_configs() {
   chmod 0711 "$CACHE"
   [ -f "$CACHE/daemon.json" ] || echo '{}' > "$CACHE/daemon.json"
   cat > "$CACHE/containerd.toml" <<EOF
-# Written by tools/dockerd.sh: the private engine's containerd.
+# Written by tools/docker/dockerd.sh: the private engine's containerd.
 version = 2
 root = "$CACHE/data/containerd"
 state = "$CACHE/exec/containerd"
@@ -117,9 +125,24 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 EOF
 }
 
+# The --iptables value: see the top of this file.
+iptables_flag() {
+  case ${ESKIT_DOCKERD_IPTABLES:-auto} in
+    1) echo true; return ;;
+    0) echo false; return ;;
+  esac
+  if command -v iptables >/dev/null &&
+     ! iptables -S FORWARD 2>/dev/null | grep -qx -- '-P FORWARD ACCEPT'; then
+    echo "dockerd.sh: the FORWARD policy is not ACCEPT; dockerd manages its own rules" >&2
+    echo true
+  else
+    echo false
+  fi
+}
+
 start() {
   check_tools
-  local dpid cpid i
+  local dpid cpid i iptables
   dpid=$(pid_of "$PIDFILE" "$DOCKERD")
   if [ -n "$dpid" ] && answers; then
     echo "running"
@@ -147,6 +170,7 @@ start() {
     [ -S "$CSOCK" ] || die "containerd did not start in ${START_TIMEOUT}s; see $CACHE/log/containerd.log"
   fi
 
+  iptables=$(iptables_flag)
   setsid "$DOCKERD" \
     --data-root "$CACHE/data" \
     --exec-root "$CACHE/exec" \
@@ -155,7 +179,7 @@ start() {
     --containerd "$CSOCK" \
     --config-file "$CACHE/daemon.json" \
     --bridge none \
-    --iptables=false \
+    --iptables="$iptables" \
     --ip-forward=false \
     --log-level warn \
     >>"$CACHE/log/dockerd.log" 2>&1 < /dev/null &

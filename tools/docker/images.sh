@@ -232,12 +232,21 @@ eskit() {
   local out
   log "eskit:latest: docker build (the Dockerfile's layer cache makes this quick when nothing changed)"
   out=$(mktemp)
-  if ! "$DOCKER" build --network host -t eskit:latest -f "$ROOT/Dockerfile" "$ROOT" > "$out" 2>&1; then
+  # The build stage gets a tag of its own, so that pruning (below) keeps it
+  # and the next build finds its packages installed.
+  if ! "$DOCKER" build --network host --target build -t eskit-build-stage:latest \
+         -f "$ROOT/Dockerfile" "$ROOT" > "$out" 2>&1 ||
+     ! "$DOCKER" build --network host -t eskit:latest -f "$ROOT/Dockerfile" "$ROOT" >> "$out" 2>&1; then
     tail -40 "$out" >&2
     rm -f "$out"
     die "docker build of eskit:latest failed"
   fi
   rm -f "$out"
+  # On the private engine, images that lost their tag to a rebuild go, so
+  # that the cache directory does not grow with every change.
+  if [ "$DOCKER_HOST" = "unix://$CACHE/run/docker.sock" ]; then
+    "$DOCKER" image prune -f >/dev/null
+  fi
   log "eskit:latest: $(human "$(size)")"
 }
 
