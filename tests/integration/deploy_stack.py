@@ -337,6 +337,21 @@ def check_prometheus(stack):
 
 # ---------------------------------------------------------------- main
 
+def refuse_taken_ports(stack):
+    try:
+        stack.refuse_taken_ports()
+    except StackError as e:
+        raise Refused(str(e)) from None
+
+
+def clear_leftovers(stack):
+    """down -v of containers of this project that a killed run left (the
+    engine restarts them when it starts: their restart policy)."""
+    if stack.leftovers():
+        say(f"removing what an earlier run of {stack.project} left")
+        stack.down()
+
+
 def main():
     ap = argparse.ArgumentParser(description="docker-compose.yml run for real, then removed")
     ap.add_argument("-f", "--file", action="append", default=[],
@@ -347,34 +362,32 @@ def main():
         signal.signal(s, _on_signal)
 
     t0 = time.monotonic()
-    status, size, started_compose = 1, None, False
+    status, size, touched = 1, None, False
     engine = stk.private_engine()
     stack = stk.Stack(engine, args.project, args.file)
     try:
         preflight()
         lock = take_lock()  # noqa: F841 (held until exit)
-        if engine.answers() and stack.container_ids():
-            say(f"removing what an earlier run of {args.project} left")
-            stack.down()
-        stack.refuse_taken_ports()
-    except (Refused, StackError) as e:
-        say(f"REFUSED: {e}")
-        sys.exit(2)
-    except Interrupted as e:
-        sys.exit(128 + e.signum)
-
-    try:
+        if engine.answers():
+            touched = True
+            clear_leftovers(stack)
+        refuse_taken_ports(stack)      # before anything starts
+        touched = True
         engine.start()
+        clear_leftovers(stack)
+        refuse_taken_ports(stack)      # another project the engine restarted
         size = stack.build_images()
         expect(size < IMAGE_TARGET, f"eskit:latest is {size / 1e6:.1f} MB, over the "
                f"{IMAGE_TARGET / 1e6:.0f} MB target")
-        started_compose = True
         containers = stack.up()
         say("every container is healthy")
         check_hardening(stack, containers)
         tour(stack)
         check_prometheus(stack)
         status = 0
+    except Refused as e:
+        say(f"REFUSED: {e}")
+        status = 2
     except StackError as e:
         say(f"FAILED: {e}")
     except Interrupted as e:
@@ -385,29 +398,36 @@ def main():
     finally:
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
-        try:
-            if started_compose and engine.answers():
-                stack.down()
-                left = stack.leftovers()
-                if left:
-                    say(f"FAILED: left behind after down: {', '.join(left)}")
-                    status = status or 1
-                else:
-                    say(f"down: nothing of {args.project} is left")
-            # Ours to stop when this run started it, or when it is left with no
-            # container at all (one that a killed run left running).
-            if engine.started or (engine.answers() and
-                                  not engine.docker("ps", "-aq").stdout.split()):
-                engine.stop()
-                say("private Docker engine stopped")
-        except StackError as e:
-            say(f"FAILED cleaning up: {e}")
-            status = status or 1
+        if touched:
+            status = cleanup(engine, stack, status)
     took = time.monotonic() - t0
-    verdict = "passed" if status == 0 else "FAILED" if status == 1 else "stopped"
-    img = f"eskit:latest {size / 1e6:.1f} MB" if size else "no image size"
+    verdict = {0: "passed", 1: "FAILED", 2: "refused to start"}.get(status, "stopped")
+    img = f"eskit:latest {size / 1e6:.1f} MB" if size else "no image built"
     say(f"deploy test {verdict} in {took:.1f}s ({img})")
     sys.exit(status)
+
+
+def cleanup(engine, stack, status):
+    """down -v, a check that nothing is left, and the engine stopped when
+    this run started it or it holds no container at all (one that a killed
+    run left running); returns the exit status, 1 if cleaning up failed."""
+    try:
+        if engine.answers():
+            if stack.leftovers():
+                stack.down()
+            left = stack.leftovers()
+            if left:
+                say(f"FAILED: left behind after down: {', '.join(left)}")
+                status = status or 1
+            else:
+                say(f"down: nothing of {stack.project} is left")
+        if engine.started or (engine.answers() and not engine.docker("ps", "-aq").stdout.split()):
+            engine.stop()
+            say("private Docker engine stopped")
+    except StackError as e:
+        say(f"FAILED cleaning up: {e}")
+        status = status or 1
+    return status
 
 
 if __name__ == "__main__":

@@ -101,6 +101,10 @@ write_configs() {
   mkdir -p "$CACHE/data" "$CACHE/exec/containerd" "$CACHE/run" "$CACHE/log"
   chmod 0711 "$CACHE"
   [ -f "$CACHE/daemon.json" ] || echo '{}' > "$CACHE/daemon.json"
+  local f
+  for f in "$CACHE"/log/*.log; do   # logs are for the last runs only
+    [ ! -f "$f" ] || [ "$(stat -c %s "$f")" -lt 10000000 ] || : > "$f"
+  done
   cat > "$CACHE/containerd.toml" <<EOF
 # Written by tools/docker/dockerd.sh: the private engine's containerd.
 version = 2

@@ -242,21 +242,25 @@ eskit() {
     die "docker build of eskit:latest failed"
   fi
   rm -f "$out"
-  # On the private engine, images that lost their tag to a rebuild go, so
-  # that the cache directory does not grow with every change.
+  log "eskit:latest: $(human "$(size)")"
+}
+
+# On the private engine, images that lost their tag to a rebuild go, so that
+# the cache directory does not grow with every change. (Another engine's
+# images are its owner's business.)
+prune() {
   if [ "$DOCKER_HOST" = "unix://$CACHE/run/docker.sock" ]; then
     "$DOCKER" image prune -f >/dev/null
   fi
-  log "eskit:latest: $(human "$(size)")"
 }
 
 size() { "$DOCKER" image inspect -f '{{.Size}}' eskit:latest; }
 
 case ${1:-all} in
-  base) base ;;
-  standins) standins ;;
-  eskit) eskit ;;
-  all) base; standins; eskit ;;
+  base) base; prune ;;
+  standins) standins; prune ;;
+  eskit) eskit; prune ;;
+  all) base; standins; eskit; prune ;;
   size) size ;;
   *) echo "usage: $0 [base|standins|eskit|all|size]" >&2; exit 2 ;;
 esac
