@@ -34,7 +34,8 @@
 #
 #   start   starts both daemons unless ours already run; prints "started" or
 #           "running" (already up: the caller did not start it)
-#   stop    stops ours (SIGTERM, then SIGKILL after 20 s); no-op when down
+#   stop    stops ours (SIGTERM, then SIGKILL after 20 s), and unmounts what
+#           they left mounted under the cache directory; no-op when down
 #   status  exit 0 when ours answers, 1 otherwise
 #   env     prints DOCKER_HOST=... for the callers' docker/docker-compose
 #
@@ -204,6 +205,14 @@ stop() {
   [ -z "$dpid" ] || stop_pid "$dpid" dockerd
   [ -z "$cpid" ] || stop_pid "$cpid" containerd
   rm -f "$CPIDFILE"
+  # dockerd leaves its data root bound on itself and the host's network
+  # namespace bound in exec/netns/default: unmount them, deepest first
+  # (unless an engine we could not name still answers on our socket).
+  if answers; then
+    die "an engine still answers on $SOCK that $PIDFILE does not name; not unmounting"
+  fi
+  awk -v d="$CACHE/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
 }
 
 case ${1:-} in

@@ -15,7 +15,8 @@
 #             and tagged with the name the Compose file gives (read from
 #             `docker-compose config`, so a new tag there needs no change here)
 #   eskit     the project's image from the Dockerfile, as eskit:latest
-#   all       the three above, in that order (the default)
+#   all       the three above (the default): the base first, then the
+#             stand-ins and the project's image side by side
 #   size      prints eskit:latest's size in bytes
 #
 # An image that is there and was not made here (a real debian or postgres
@@ -41,8 +42,9 @@ die() { echo "images: $*" >&2; exit 1; }
 
 # A signal ends the script through its EXIT trap (which removes a half-made
 # root file system).
-trap 'exit 143' TERM
-trap 'exit 130' INT
+trap 'kill "${jobs[@]}" 2>/dev/null; exit 143' TERM
+trap 'kill "${jobs[@]}" 2>/dev/null; exit 130' INT
+jobs=()   # pids of the builds running in the background
 
 [ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set (eval \"\$(tools/docker/dockerd.sh env)\")"
 export DOCKER_HOST
@@ -208,6 +210,28 @@ for name, svc in yaml.safe_load(sys.stdin)["services"].items():
     print(name, svc.get("image", ""))'
 }
 
+# logged NAME CMD... - runs CMD with its output in a file; on failure prints
+# the end of it, naming NAME, and returns 1.
+logged() {
+  local name=$1 out rc=0
+  shift
+  out=$(mktemp)
+  "$@" > "$out" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { tail -40 "$out" >&2; log "$name: the build failed"; }
+  rm -f "$out"
+  return "$rc"
+}
+
+# standin SERVICE IMAGE HASH - builds one stand-in and stamps it.
+standin() {
+  log "$2: a stand-in built from tools/docker/$1"
+  logged "$2" "$DOCKER" build --network host --label "$LABEL=tools/docker/$1" -t "$2" "$HERE/$1" &&
+    stamp "$2" "$3"
+}
+
+# standins - starts the stand-in builds that are needed, in the background,
+# and adds their pids to the array `jobs` (the builds mostly wait on the
+# mirror, so they run side by side).
 standins() {
   local svc image dir hash base_id
   base_id=$(image_id debian:$SUITE-slim)
@@ -220,28 +244,31 @@ standins() {
     if up_to_date "$image" "$hash"; then
       continue
     fi
-    log "$image: a stand-in built from tools/docker/$svc"
-    "$DOCKER" build -q --network host --label "$LABEL=tools/docker/$svc" -t "$image" "$dir" >/dev/null
-    stamp "$image" "$hash"
+    standin "$svc" "$image" "$hash" &
+    jobs+=($!)
   done < <(compose_images)
+}
+
+# wait_jobs - waits for every pid in `jobs`; fails if any failed.
+wait_jobs() {
+  local pid failed=0
+  for pid in "${jobs[@]}"; do
+    wait "$pid" || failed=1
+  done
+  jobs=()
+  [ "$failed" -eq 0 ] || die "a build failed (above)"
 }
 
 # ------------------------------------------------------------------ eskit
 
 eskit() {
-  local out
   log "eskit:latest: docker build (the Dockerfile's layer cache makes this quick when nothing changed)"
-  out=$(mktemp)
   # The build stage gets a tag of its own, so that pruning (below) keeps it
   # and the next build finds its packages installed.
-  if ! "$DOCKER" build --network host --target build -t eskit-build-stage:latest \
-         -f "$ROOT/Dockerfile" "$ROOT" > "$out" 2>&1 ||
-     ! "$DOCKER" build --network host -t eskit:latest -f "$ROOT/Dockerfile" "$ROOT" >> "$out" 2>&1; then
-    tail -40 "$out" >&2
-    rm -f "$out"
-    die "docker build of eskit:latest failed"
-  fi
-  rm -f "$out"
+  logged eskit:latest "$DOCKER" build --network host --target build -t eskit-build-stage:latest \
+    -f "$ROOT/Dockerfile" "$ROOT" &&
+    logged eskit:latest "$DOCKER" build --network host -t eskit:latest -f "$ROOT/Dockerfile" "$ROOT" ||
+    return 1
   log "eskit:latest: $(human "$(size)")"
 }
 
@@ -258,9 +285,15 @@ size() { "$DOCKER" image inspect -f '{{.Size}}' eskit:latest; }
 
 case ${1:-all} in
   base) base; prune ;;
-  standins) standins; prune ;;
-  eskit) eskit; prune ;;
-  all) base; standins; eskit; prune ;;
+  standins) standins; wait_jobs; prune ;;
+  eskit) eskit || die "docker build of eskit:latest failed"; prune ;;
+  all)
+    base
+    standins
+    eskit & jobs+=($!)
+    wait_jobs
+    prune
+    ;;
   size) size ;;
   *) echo "usage: $0 [base|standins|eskit|all|size]" >&2; exit 2 ;;
 esac
