@@ -714,10 +714,10 @@ def test_openapi_matches_spec():
 
 # ---------------------------------------------------------------- Dockerfile
 
-def _dockerfile_instructions():
-    """[(INSTRUCTION, arguments)] of the Dockerfile, continuation lines joined."""
+def _dockerfile_instructions(path=ROOT / "Dockerfile"):
+    """[(INSTRUCTION, arguments)] of a Dockerfile, continuation lines joined."""
     out, buf = [], ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if not buf and (not line.strip() or line.lstrip().startswith("#")):
             continue
         if buf and line.lstrip().startswith("#"):
@@ -821,6 +821,36 @@ def test_dockerfile_shell_snippets_pass_shellcheck():
     for s in snippets:
         r = run([need("shellcheck"), "-s", "sh", "-"], input=s + "\n")
         assert r.returncode == 0, f"{s}\n{r.stdout}"
+
+
+STANDIN_DOCKERFILES = sorted((ROOT / "tools" / "docker").glob("*/Dockerfile"))
+
+
+@pytest.mark.parametrize("path", STANDIN_DOCKERFILES, ids=lambda p: p.parent.name)
+def test_standin_dockerfiles_lint(path):
+    """The stand-ins' Dockerfiles (tools/docker/*/): the same linter and
+    shellcheck on their RUN snippets; each builds on the Debian base that
+    tools/docker/images.sh makes, and says what it stands in for."""
+    lint = NODE_DIR / "node_modules" / ".bin" / "dockerfile-utils"
+    if not lint.exists():
+        pytest.fail("tests/deploy/node_modules is missing: run tools/deps.sh")
+    r = run([str(lint), "lint", str(path)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    ins = _dockerfile_instructions(path)
+    assert ins[0] == ("FROM", "debian:bookworm-slim"), ins[0]
+    assert "stand" in path.read_text().split("FROM")[0].lower(), "say what it stands in for"
+    for i, args in ins:
+        if i == "RUN" and not args.startswith("["):
+            r = run([need("shellcheck"), "-s", "sh", "-"], input=args + "\n")
+            assert r.returncode == 0, f"{args}\n{r.stdout}"
+
+
+def test_every_third_party_image_has_a_standin(compose):
+    """tools/docker/images.sh builds a stand-in from tools/docker/<service>/
+    for each Compose service whose image is not eskit's."""
+    for name, svc in compose["services"].items():
+        if svc["image"] != "eskit:latest":
+            assert (ROOT / "tools" / "docker" / name / "Dockerfile").exists(), name
 
 
 def test_runtime_packages_cover_the_binaries():

@@ -46,7 +46,7 @@ trap 'kill "${jobs[@]}" 2>/dev/null; exit 143' TERM
 trap 'kill "${jobs[@]}" 2>/dev/null; exit 130' INT
 jobs=()   # pids of the builds running in the background
 
-[ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set (eval \"\$(tools/docker/dockerd.sh env)\")"
+[ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set (export \"\$(tools/docker/dockerd.sh env)\")"
 export DOCKER_HOST
 
 image_id() { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }

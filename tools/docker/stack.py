@@ -57,17 +57,18 @@ class StackError(Exception):
     """A step failed; the message says which and why."""
 
 
-def run(cmd, env=None, timeout=120, check=True, capture=True):
-    """Runs cmd; returns the CompletedProcess. check: a non-zero exit is a
-    StackError carrying the end of the output. Interrupted (a signal handler
-    that raises, a time-out), the command gets SIGTERM and 10 s to clean up
-    before SIGKILL."""
+def run(cmd, env=None, timeout=120, check=True, capture=True, split=False):
+    """Runs cmd; returns the CompletedProcess, its stdout holding stderr too
+    unless split. check: a non-zero exit is a StackError carrying the end of
+    the output. Interrupted (a signal handler that raises, a time-out), the
+    command gets SIGTERM and 10 s to clean up before SIGKILL."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE if capture else None,
-                            stderr=subprocess.STDOUT if capture else None,
+                            stderr=(subprocess.PIPE if split else subprocess.STDOUT)
+                            if capture else None,
                             stdin=subprocess.DEVNULL)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except BaseException as e:
         proc.terminate()
         try:
@@ -78,9 +79,9 @@ def run(cmd, env=None, timeout=120, check=True, capture=True):
         if isinstance(e, subprocess.TimeoutExpired):
             raise StackError(f"{' '.join(cmd[:3])}... did not finish in {timeout}s") from None
         raise
-    r = subprocess.CompletedProcess(cmd, proc.returncode, out, None)
+    r = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if check and r.returncode != 0:
-        tail = "\n".join((r.stdout or "").strip().splitlines()[-30:])
+        tail = "\n".join(((r.stdout or "") + (r.stderr or "")).strip().splitlines()[-30:])
         raise StackError(f"{' '.join(cmd[:4])}... exited {r.returncode}:\n{tail}")
     return r
 
@@ -94,7 +95,7 @@ class Engine:
         self.host = host
         self.private = private
         self.started = False    # by us, in this process
-        self.env = dict(os.environ, DOCKER_HOST=host)
+        self.env = dict(os.environ, DOCKER_HOST=host, ESKIT_DOCKER=DOCKER)
 
     def docker(self, *args, **kw):
         return run([DOCKER, *args], env=self.env, **kw)
@@ -124,12 +125,14 @@ def private_engine():
 
 def pick_engine():
     """DOCKER_HOST, else an answering system engine, else the private one."""
-    if os.environ.get("DOCKER_HOST"):
-        return Engine(os.environ["DOCKER_HOST"], private=False)
+    private = private_engine()
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return private if host == private.host else Engine(host, private=False)
     system = Engine("unix://" + SYSTEM_SOCKET, private=False)
     if os.path.exists(SYSTEM_SOCKET) and system.answers():
         return system
-    return private_engine()
+    return private
 
 
 # ---------------------------------------------------------------- the stack
@@ -192,7 +195,7 @@ class Stack:
     def config(self):
         """The resolved Compose file (anchors, merges, overrides)."""
         if self._config is None:
-            self._config = yaml.safe_load(self.compose("config", timeout=60).stdout)
+            self._config = yaml.safe_load(self.compose("config", timeout=60, split=True).stdout)
         return self._config
 
     def published(self):
@@ -346,18 +349,23 @@ class Stack:
         return left
 
     def listeners(self):
-        """Lines saying where each published service listens."""
-        notes = {"prometheus": "Prometheus", "grafana": "Grafana"}
+        """Lines saying where each published service listens, and which
+        images are stand-ins (tools/docker/images.sh)."""
+        titles = {"event-store": "event store", "crud-store": "CRUD store",
+                  "consumer-store": "consumer store", "metrics-consumer": "metrics consumer",
+                  "prometheus": "Prometheus", "grafana": "Grafana"}
         lines = []
         for name, ip, port, _ in sorted(self.published(), key=lambda x: x[2]):
             image = self.config()["services"][name].get("image", "")
             r = self.engine.docker("image", "inspect", "-f",
                                    f'{{{{index .Config.Labels "{STANDIN_LABEL}"}}}}', image,
                                    check=False)
-            made = r.stdout.strip() if r.returncode == 0 else ""
-            extra = f"  ({image}: a stand-in from {made})" if made and name in notes else ""
+            made = r.stdout.strip() if r.returncode == 0 and image != "eskit:latest" else ""
+            note = f"   a stand-in for {image}, from {made}" if made else ""
+            if made and name == "grafana":
+                note += " (a stub: it only answers /api/health)"
             host = "127.0.0.1" if ip == "0.0.0.0" else ip
-            lines.append(f"  {notes.get(name, name):18} http://{host}:{port}{extra}")
+            lines.append(f"  {titles.get(name, name):17} http://{host}:{port}{note}")
         return lines
 
 
@@ -372,11 +380,15 @@ def cmd_up(args):
     if not engine.answers():
         raise StackError(f"no Docker engine answers on {engine.host}")
     stack.build_images()
-    stack.up()
+    try:
+        stack.up()
+    except StackError as e:
+        raise StackError(f"{e}\nThe containers are left as they are; make deploy-down "
+                         "removes them.") from None
     print(f"\neskit is up (Compose project {args.project}, engine {engine.host}):")
     print("\n".join(stack.listeners()))
-    print(f"\n  DOCKER_HOST={engine.host} docker-compose -p {args.project} ps | logs | down -v")
-    print("  make deploy-down stops it (and the private engine, if this started it).")
+    print(f"\nBy hand: DOCKER_HOST={engine.host} docker-compose -p {args.project} ps (or logs)")
+    print("make deploy-down stops it (and the private engine when nothing else runs on it).")
 
 
 def stack_running(engine, stack):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # docker-entrypoint.sh - the postgres stand-in's entrypoint (see Dockerfile).
 #
-# As root: owns $PGDATA to postgres and runs itself again as postgres.
+# As root: gives $PGDATA (and whatever in it another uid owns: a volume
+# from an older image) to postgres, and runs itself again as postgres.
 # As postgres, when $PGDATA holds no cluster: initdb with POSTGRES_USER
 # (default postgres) as the superuser and POSTGRES_PASSWORD as its password
 # (required, as in the real image, unless POSTGRES_HOST_AUTH_METHOD=trust),
@@ -13,7 +14,7 @@ set -euo pipefail
 
 if [ "${1:-}" = postgres ] && [ "$(id -u)" -eq 0 ]; then
   mkdir -p "$PGDATA"
-  chown postgres:postgres "$PGDATA"
+  find "$PGDATA" ! -user postgres -exec chown postgres:postgres {} +
   chmod 0700 "$PGDATA"
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
