@@ -59,7 +59,6 @@ PROJECT = "eskit-deploy-test"
 CACHE = Path(os.environ.get("ESKIT_DOCKER_CACHE", "/var/cache/eskit-docker"))
 IMAGE_TARGET = 100_000_000  # bytes: the image stays under 100 MB
 ESKIT = {"event-store": 8080, "crud-store": 8081, "consumer-store": 8082, "metrics-consumer": 8083}
-HARDENED = ("read_only", "cap_drop ALL", "no-new-privileges")
 
 
 class Refused(Exception):
