@@ -5,6 +5,9 @@
 #   make test       install what is missing, build, run unit and integration tests
 #   make test SANITIZE=1   the same under AddressSanitizer and UBSan
 #   make bench      benchmarks against PostgreSQL (not part of make test)
+#   make deploy     build the image and start docker-compose.yml (docs/deploy.md)
+#   make deploy-down  stop and remove that stack (its volumes stay)
+#   make deploy-k8s apply deploy/k8s with kubectl (K8S_APPLY_FLAGS=--dry-run=server, say)
 
 SANITIZE ?= 0
 BUILD    ?= build
@@ -35,7 +38,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Objects are rebuilt when the flags change (SANITIZE=1 and back).
 FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
 
-.PHONY: all deps run test unit integration bench clean lint
+.PHONY: all deps run test unit integration bench clean lint deploy deploy-down deploy-k8s
 all: $(BINS)
 
 deps:
@@ -102,6 +105,27 @@ bench: deps all
 
 lint:
 	@tools/lint.sh
+
+# --- deployment (docs/deploy.md) ----------------------------------------------------
+# deploy: the engine DOCKER_HOST names, else the system's, else a private one
+# (tools/docker/dockerd.sh); images it lacks are built (tools/docker/images.sh).
+deploy: deps
+	@$(PYTHON) tools/docker/stack.py up
+
+deploy-down:
+	@$(PYTHON) tools/docker/stack.py down
+
+# Without a current context kubectl would talk to http://localhost:8080, which
+# is where the event store listens: refuse instead.
+KUBECTL ?= kubectl
+K8S_APPLY_FLAGS ?=
+deploy-k8s:
+	@$(KUBECTL) config current-context >/dev/null 2>&1 || { \
+	  echo "deploy-k8s: kubectl has no current context (set KUBECONFIG or ~/.kube/config);" \
+	       "without one it would talk to http://localhost:8080" >&2; exit 1; }
+	$(KUBECTL) apply -k deploy/k8s $(K8S_APPLY_FLAGS)
+	@echo "deploy-k8s: applied; the cluster must be able to pull eskit:latest (docs/deploy.md)." \
+	      "Then: $(KUBECTL) -n eskit rollout status deploy/event-store"
 
 clean:
 	rm -rf build

@@ -10,7 +10,13 @@ packages=(
   postgresql postgresql-contrib prometheus
   python3 python3-pytest python3-yaml python3-jsonschema json-schema-test-suite
   curl wrk shellcheck docker-compose
+  docker.io debootstrap debian-archive-keyring
 )
+# docker.io brings dockerd, containerd, runc, tini and iptables (its
+# dependencies); the deploy test runs its own dockerd (tools/docker/dockerd.sh),
+# and debootstrap makes the Debian base image that no registry supplies here.
+# On a machine without /usr/sbin/policy-rc.d, installing docker.io also starts
+# the system's Docker engine; the tests neither use nor stop it.
 # Node and npm run the deploy validators (below); a node installed another way
 # (not from Debian) is fine, so the packages are only wanted when the commands
 # are missing.

@@ -15,8 +15,8 @@
 
 Each validator is also shown a broken input that it must refuse, so that a
 validator that stopped working cannot pass for a valid file. Docker itself is
-not needed (nothing is built or run); the Node validators are installed by
-tools/deps.sh into tests/deploy/node_modules.
+not needed here (nothing is built or run: test_deploy_live.py does that); the
+Node validators are installed by tools/deps.sh into tests/deploy/node_modules.
 """
 
 import json
@@ -490,6 +490,37 @@ def test_k8s_render_matches_kustomize(k8s_objects):
         assert o == theirs[k], f"{k} renders differently"
 
 
+def test_make_deploy_k8s_refuses_without_a_context(tmp_path):
+    """Without a context kubectl would talk to http://localhost:8080, where the
+    event store listens: `make deploy-k8s` refuses before kubectl applies."""
+    if not shutil.which("kubectl"):
+        pytest.skip("no kubectl")
+    env = dict(os.environ, KUBECONFIG=str(tmp_path / "no-config"), HOME=str(tmp_path))
+    r = run(["make", "-s", "deploy-k8s"], env=env)
+    assert r.returncode != 0, r.stdout
+    assert "kubectl has no current context" in r.stderr, r.stderr
+    assert "apply" not in r.stdout
+
+
+def test_make_deploy_k8s_dry_run():
+    """`make deploy-k8s` with --dry-run=client, where kubectl reaches a cluster.
+    kubectl's client dry run still asks the API server (discovery, and the
+    live objects, to choose create or patch), so with no cluster this is
+    skipped: the kustomization is then rendered by kubectl's own kustomize
+    (test_k8s_render_matches_kustomize) and checked against the API schemas,
+    but no API server has seen it."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("no kubectl")
+    if run([kubectl, "config", "current-context"]).returncode != 0 or \
+            run([kubectl, "version", "--request-timeout=5s"]).returncode != 0:
+        pytest.skip("no Kubernetes cluster answers kubectl here: even --dry-run=client needs "
+                    "an API server")
+    r = run(["make", "-s", "deploy-k8s", "K8S_APPLY_FLAGS=--dry-run=client"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "(dry run)" in r.stdout, r.stdout
+
+
 def _pod_templates(objs):
     for o in objs:
         if o["kind"] in ("Deployment", "StatefulSet"):
@@ -683,10 +714,10 @@ def test_openapi_matches_spec():
 
 # ---------------------------------------------------------------- Dockerfile
 
-def _dockerfile_instructions():
-    """[(INSTRUCTION, arguments)] of the Dockerfile, continuation lines joined."""
+def _dockerfile_instructions(path=ROOT / "Dockerfile"):
+    """[(INSTRUCTION, arguments)] of a Dockerfile, continuation lines joined."""
     out, buf = [], ""
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if not buf and (not line.strip() or line.lstrip().startswith("#")):
             continue
         if buf and line.lstrip().startswith("#"):
@@ -790,6 +821,36 @@ def test_dockerfile_shell_snippets_pass_shellcheck():
     for s in snippets:
         r = run([need("shellcheck"), "-s", "sh", "-"], input=s + "\n")
         assert r.returncode == 0, f"{s}\n{r.stdout}"
+
+
+STANDIN_DOCKERFILES = sorted((ROOT / "tools" / "docker").glob("*/Dockerfile"))
+
+
+@pytest.mark.parametrize("path", STANDIN_DOCKERFILES, ids=lambda p: p.parent.name)
+def test_standin_dockerfiles_lint(path):
+    """The stand-ins' Dockerfiles (tools/docker/*/): the same linter and
+    shellcheck on their RUN snippets; each builds on the Debian base that
+    tools/docker/images.sh makes, and says what it stands in for."""
+    lint = NODE_DIR / "node_modules" / ".bin" / "dockerfile-utils"
+    if not lint.exists():
+        pytest.fail("tests/deploy/node_modules is missing: run tools/deps.sh")
+    r = run([str(lint), "lint", str(path)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    ins = _dockerfile_instructions(path)
+    assert ins[0] == ("FROM", "debian:bookworm-slim"), ins[0]
+    assert "stand" in path.read_text().split("FROM")[0].lower(), "say what it stands in for"
+    for i, args in ins:
+        if i == "RUN" and not args.startswith("["):
+            r = run([need("shellcheck"), "-s", "sh", "-"], input=args + "\n")
+            assert r.returncode == 0, f"{args}\n{r.stdout}"
+
+
+def test_every_third_party_image_has_a_standin(compose):
+    """tools/docker/images.sh builds a stand-in from tools/docker/<service>/
+    for each Compose service whose image is not eskit's."""
+    for name, svc in compose["services"].items():
+        if svc["image"] != "eskit:latest":
+            assert (ROOT / "tools" / "docker" / name / "Dockerfile").exists(), name
 
 
 def test_runtime_packages_cover_the_binaries():
