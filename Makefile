@@ -2,17 +2,30 @@
 #
 #   make            build build/bin/eskit-*
 #   make run        install what is missing, build, start the four services on SQLite
-#   make test       install what is missing, build, run unit and integration tests
+#   make test       install what is missing, build, run unit and integration tests and a
+#                   short chaos soak
 #   make test SANITIZE=1   the same under AddressSanitizer and UBSan
 #   make bench      benchmarks against PostgreSQL (not part of make test)
 #   make deploy     build the image and start docker-compose.yml (docs/deploy.md)
 #   make deploy-down  stop and remove that stack (its volumes stay)
 #   make deploy-k8s apply deploy/k8s with kubectl (K8S_APPLY_FLAGS=--dry-run=server, say)
+#   make soak       the chaos soak (tests/soak/soak.py; minutes; make test runs a short
+#                   one): load with retries while services are SIGKILLed, paused and
+#                   PostgreSQL restarted, then checks that nothing acknowledged was lost,
+#                   duplicated or skipped, and that the consumers reached the head.
+#                   Knobs: SOAK_SECONDS=600 (per back end), SOAK_BACKEND=both|sqlite|pg,
+#                   SOAK_SEED=N (default: from the clock; the report prints it).
+#                   make test ends with a short one: SOAK_TEST_SECONDS=15 per back end
+#                   (about 45 s in all; 0 leaves it out)
 
 SANITIZE ?= 0
 BUILD    ?= build
 CC       ?= cc
 PYTHON   ?= /usr/bin/python3
+SOAK_SECONDS ?= 600
+SOAK_BACKEND ?= both
+SOAK_SEED    ?=
+SOAK_TEST_SECONDS ?= 15
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
                -g -pthread -MMD -MP -Icommon -I/usr/include/postgresql
@@ -38,7 +51,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Objects are rebuilt when the flags change (SANITIZE=1 and back).
 FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
 
-.PHONY: all deps run test unit integration bench clean lint deploy deploy-down deploy-k8s
+.PHONY: all deps run test unit integration bench soak clean lint deploy deploy-down deploy-k8s
 all: $(BINS)
 
 deps:
@@ -96,12 +109,20 @@ test: deps
 	@tools/lint.sh
 	$(MAKE) all unit
 	$(MAKE) integration
+ifneq ($(SOAK_TEST_SECONDS),0)
+	SOAK_SECONDS=$(SOAK_TEST_SECONDS) $(SOAK_RUN)
+endif
 
 run: deps all
 	@tools/run.sh $(abspath $(BUILD)/bin)
 
 bench: deps all
 	@bench/run.sh $(abspath $(BUILD)/bin)
+
+SOAK_RUN = ESKIT_BIN_DIR=$(abspath $(BUILD)/bin) ESKIT_SANITIZE=$(SANITIZE) \
+  SOAK_BACKEND=$(SOAK_BACKEND) SOAK_SEED=$(SOAK_SEED) $(PYTHON) tests/soak/soak.py
+soak: deps all
+	SOAK_SECONDS=$(SOAK_SECONDS) $(SOAK_RUN)
 
 lint:
 	@tools/lint.sh

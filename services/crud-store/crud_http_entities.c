@@ -82,10 +82,10 @@ static bool crud_http_key(http_req *r, const json_t *body, crud_key *k, bool *an
 }
 
 /*
- * A keyed write looks its key up first, and again after a conflict: when
- * the key was used, answers (the first answer again, or 422 for another
- * request) and returns true. False: the key is unused; go on. A failed
- * look-up is answered too (true).
+ * A keyed write looks its key up first, and again after a conflict or a
+ * 404 (crud_http_key_won): when the key was used, answers (the first answer
+ * again, or 422 for another request) and returns true. False: the key is
+ * unused; go on. A failed look-up is answered too (true).
  */
 static bool crud_http_key_answered(http_req *r, crud_app *app, const char *type,
                                    const crud_key *k)
@@ -120,11 +120,14 @@ fail:
 }
 
 /* After a keyed write failed with e: true when the failure was a repeat of
- * the request that another one won (then answered as it was). */
+ * the request that another one won (then answered as it was). A repeat
+ * that lost sees a conflict, or a 404: a DELETE whose twin committed
+ * between this one's key look-up and its read finds the document deleted. */
 static bool crud_http_key_won(http_req *r, crud_app *app, const char *type, const crud_key *k,
                               const err *e)
 {
-    return k && e->code == ERR_CONFLICT && crud_http_key_answered(r, app, type, k);
+    return k && (e->code == ERR_CONFLICT || e->code == ERR_NOT_FOUND) &&
+           crud_http_key_answered(r, app, type, k);
 }
 
 /* The request body, which must be a JSON object. */
