@@ -10,8 +10,20 @@
  * registers its statements at connect. Statements then run by name with text
  * parameters, and results come back as text into a db_res.
  *
- * A lost connection (or a server shutting down) makes the context unhealthy;
- * db_pool then drops it and the next acquire reconnects.
+ * A lost connection (or a server shutting down, or one that no longer takes
+ * writes: a primary demoted to a standby) makes the context unhealthy;
+ * db_pool then drops it and the next acquire reconnects, and libpq's
+ * multi-host URLs find the new primary (a connection that writes asks for
+ * target_session_attrs=read-write unless the URL says otherwise). An idle
+ * connection is looked at before it is handed out (db_pg_healthy), so that
+ * one whose server went away while it was idle fails no request.
+ *
+ * A connection for reads (db_opts.reads) skips the migrations, which a hot
+ * standby cannot run, and may bound each statement on the client side
+ * (db_opts.timeout_ms): statements are then sent, and their answers awaited
+ * with poll(), so that a standby that stopped answering (paused, its machine
+ * gone: the kernel may still acknowledge every byte) fails the statement in
+ * time instead of holding the caller.
  */
 #include "db_backend.h"
 
@@ -38,8 +50,17 @@
 typedef struct db_pg {
     PGconn *conn;
     const db_spec *spec;
-    bool broken; /* the connection is lost: the pool should reopen */
+    bool broken;    /* the connection is lost: the pool should reopen */
+    int timeout_ms; /* > 0: the bound of db_opts.timeout_ms */
+    bool timed_out; /* the last statement had no answer in time (then broken too) */
 } db_pg;
+
+static int64_t db_pg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -73,9 +94,19 @@ static db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err
 
     if (!msg || !*msg)
         msg = PQerrorMessage(p->conn);
+    if (p->timed_out) {
+        snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
+        char late[64];
+        snprintf(late, sizeof late, "no answer within %d ms", p->timeout_ms);
+        db_pg_seterr(e, ERR_UNAVAILABLE, prefix, late);
+        return DB_ERR_UNAVAILABLE;
+    }
+    /* 25006: a write on a server that is read-only, a primary demoted (or
+     * not yet writable after a promotion): another connection may find the
+     * primary, this one never will. */
     if (PQstatus(p->conn) == CONNECTION_BAD || db_pg_state_is(state, "08") ||
         db_pg_state_is(state, "57P01") || db_pg_state_is(state, "57P02") ||
-        db_pg_state_is(state, "57P03")) {
+        db_pg_state_is(state, "57P03") || db_pg_state_is(state, "25006")) {
         p->broken = true;
         snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
         db_pg_seterr(e, ERR_UNAVAILABLE, prefix, msg);
@@ -239,7 +270,7 @@ static void db_pg_close(void *ctx)
 
 /* `url` is a postgres:// or postgresql:// URL. Returns the context (freed by
  * db_pg_close) or NULL with e set. */
-static void *db_pg_open(const char *url, const db_spec *spec, err *e)
+static void *db_pg_open(const char *url, const db_spec *spec, const db_opts *o, err *e)
 {
     db_pg *p = NULL;
     char timeout[16];
@@ -252,13 +283,28 @@ static void *db_pg_open(const char *url, const db_spec *spec, err *e)
         goto fail;
     }
     p->spec = spec;
+    p->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
 
     /* Entries before "dbname" are defaults the URL may override; entries
-     * after it override the URL (libpq processes the arrays in order). */
-    const char *const keys[] = {"application_name", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "dbname", "connect_timeout", NULL};
-    const char *const vals[] = {spec->name ? spec->name : "eskit", "30", "10", "3", url,
-                                timeout, NULL};
+     * after it override the URL (libpq processes the arrays in order). A
+     * connection that writes looks for the primary among the URL's hosts;
+     * one for reads takes what the URL asks for (any server by default). */
+    const char *const keys[] = {"application_name",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                o->reads ? "dbname" : "target_session_attrs",
+                                o->reads ? "connect_timeout" : "dbname",
+                                o->reads ? NULL : "connect_timeout",
+                                NULL};
+    const char *const vals[] = {spec->name ? spec->name : "eskit",
+                                "30",
+                                "10",
+                                "3",
+                                o->reads ? url : "read-write",
+                                o->reads ? timeout : url,
+                                o->reads ? NULL : timeout,
+                                NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -278,7 +324,7 @@ static void *db_pg_open(const char *url, const db_spec *spec, err *e)
      * whatever the server's or the role's default. */
     if (db_pg_run(p, "SET synchronous_commit = on", "session setup", e) != DB_OK)
         goto fail;
-    if (db_pg_migrate(p, e) != 0 || db_pg_prepare(p, e) != 0)
+    if ((!o->reads && db_pg_migrate(p, e) != 0) || db_pg_prepare(p, e) != 0)
         goto fail;
     return p;
 
@@ -319,6 +365,54 @@ fail:
     free(vals);
     free(lens);
     return NULL;
+}
+
+/* PQgetResult, waiting at most until `deadline` (ms on the monotonic clock;
+ * 0: as long as it takes) for the server to answer. Past it, the connection
+ * is broken (its answers can no longer be read in order), p->timed_out is
+ * set and NULL is returned, at once for every later call. */
+static PGresult *db_pg_get(db_pg *p, int64_t deadline)
+{
+    while (deadline && !p->timed_out && PQisBusy(p->conn)) {
+        int64_t left = deadline - db_pg_now_ms();
+        int sock = PQsocket(p->conn);
+        if (sock < 0)
+            break; /* PQgetResult reports the lost connection */
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        int rc = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc == 0) {
+            p->timed_out = true;
+            p->broken = true;
+        } else if (rc < 0 || !PQconsumeInput(p->conn)) {
+            break;
+        }
+    }
+    return p->timed_out ? NULL : PQgetResult(p->conn);
+}
+
+/* When this statement (or pipeline) must have answered: 0 for no bound. */
+static int64_t db_pg_deadline(db_pg *p)
+{
+    p->timed_out = false;
+    return p->timeout_ms > 0 ? db_pg_now_ms() + p->timeout_ms : 0;
+}
+
+/* PQexecPrepared, within the connection's bound when it has one. The
+ * result, or NULL; the caller clears it. */
+static PGresult *db_pg_exec_prepared(db_pg *p, const char *name, int np,
+                                     const char *const *vals)
+{
+    int64_t deadline = db_pg_deadline(p);
+    if (!deadline)
+        return PQexecPrepared(p->conn, name, np, vals, NULL, NULL, 0);
+    if (!PQsendQueryPrepared(p->conn, name, np, vals, NULL, NULL, 0))
+        return NULL;
+    PGresult *res = db_pg_get(p, deadline), *more;
+    while (res && (more = db_pg_get(p, deadline)) != NULL) /* a single statement: one */
+        PQclear(more);
+    return res;
 }
 
 static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
@@ -362,7 +456,7 @@ static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int 
         }
     }
     snprintf(name, sizeof name, "s%zu", stmt);
-    res = PQexecPrepared(p->conn, name, np, vals, NULL, NULL, 0);
+    res = db_pg_exec_prepared(p, name, np, vals);
     ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
         char what[48];
@@ -449,6 +543,7 @@ static db_status db_pg_pipeline(void *ctx, const db_step *steps, size_t n, err *
     db_status ret = DB_OK;
     size_t sent = 0;
     PGresult *res = NULL;
+    int64_t deadline = db_pg_deadline(p);
 
     if (!PQenterPipelineMode(p->conn))
         return db_pg_fail(p, NULL, "pipeline", e);
@@ -462,7 +557,7 @@ static db_status db_pg_pipeline(void *ctx, const db_step *steps, size_t n, err *
     }
     for (size_t i = 0; i < sent; i++) {
         bool first = true;
-        while ((res = PQgetResult(p->conn)) != NULL) {
+        while ((res = db_pg_get(p, deadline)) != NULL) {
             if (first && ret == DB_OK)
                 ret = db_pg_step_result(p, &steps[i], res, e);
             first = false;
@@ -471,7 +566,9 @@ static db_status db_pg_pipeline(void *ctx, const db_step *steps, size_t n, err *
         if (first && ret == DB_OK) /* no result at all: the connection is gone */
             ret = db_pg_fail(p, NULL, "pipeline result", e);
     }
-    res = PQgetResult(p->conn); /* the Sync */
+    res = db_pg_get(p, deadline); /* the Sync */
+    if (p->timed_out && ret == DB_OK)
+        ret = db_pg_fail(p, NULL, "pipeline sync", e);
     if (res && PQresultStatus(res) != PGRES_PIPELINE_SYNC && ret == DB_OK)
         ret = db_pg_fail(p, res, "pipeline sync", e);
     PQclear(res);
@@ -542,32 +639,31 @@ done:
     return st;
 }
 
-/* Consumes every queued notification; returns how many there were. */
-static int db_pg_drain(db_pg *p)
+/* Consumes every queued notification; returns how many there were, and
+ * raises *top (when not NULL) to the largest integer payload. */
+static int db_pg_drain(db_pg *p, int64_t *top)
 {
     int n = 0;
     PGnotify *note;
     while ((note = PQnotifies(p->conn)) != NULL) {
+        char *end = NULL;
+        errno = 0;
+        long long v = note->extra ? strtoll(note->extra, &end, 10) : 0;
+        if (top && note->extra && end != note->extra && *end == '\0' && errno == 0 && v > *top)
+            *top = (int64_t)v;
         PQfreemem(note);
         n++;
     }
     return n;
 }
 
-static int64_t db_pg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int db_pg_wait_notify(void *ctx, int timeout_ms)
+static int db_pg_wait_notify(void *ctx, int timeout_ms, int64_t *top)
 {
     db_pg *p = ctx;
     int64_t deadline = db_pg_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
     for (;;) {
-        if (db_pg_drain(p) > 0) /* some may have come with earlier results */
+        if (db_pg_drain(p, top) > 0) /* some may have come with earlier results */
             return 1;
         if (PQstatus(p->conn) != CONNECTION_OK)
             goto broken;
@@ -583,10 +679,10 @@ static int db_pg_wait_notify(void *ctx, int timeout_ms)
             goto broken;
         }
         if (rc == 0)
-            return db_pg_drain(p) > 0 ? 1 : 0;
+            return db_pg_drain(p, top) > 0 ? 1 : 0;
         if (!PQconsumeInput(p->conn))
             goto broken;
-        if (db_pg_drain(p) > 0)
+        if (db_pg_drain(p, top) > 0)
             return 1;
         if (PQstatus(p->conn) != CONNECTION_OK)
             goto broken;
@@ -598,10 +694,27 @@ broken:
     return -1;
 }
 
+/* An idle connection with something to read has either a notification
+ * (kept for db_pg_wait_notify) or news of its end: the server's last words
+ * and the end of the stream. A few looks read both. */
 static bool db_pg_healthy(void *ctx)
 {
     db_pg *p = ctx;
-    return !p->broken && PQstatus(p->conn) == CONNECTION_OK;
+    if (p->broken || PQstatus(p->conn) != CONNECTION_OK)
+        return false;
+    if (PQtransactionStatus(p->conn) != PQTRANS_IDLE ||
+        PQpipelineStatus(p->conn) != PQ_PIPELINE_OFF)
+        return true; /* under way: not ours to read */
+    for (int i = 0; i < 4; i++) {
+        struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+        if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+            break;
+        if (!PQconsumeInput(p->conn) || PQstatus(p->conn) != CONNECTION_OK) {
+            p->broken = true;
+            return false;
+        }
+    }
+    return true;
 }
 
 const db_ops db_pg_ops = {

@@ -451,7 +451,7 @@ Test(db_sqlite, listen_unsupported)
 {
     db *d = open_ok();
     cr_assert_eq(db_listen(d, "c"), DB_ERR_UNSUPPORTED);
-    cr_assert_eq(db_wait_notify(d, 10), -1);
+    cr_assert_eq(db_wait_notify(d, 10, NULL), -1);
     cr_assert(db_healthy(d));
     db_close(d);
 }
@@ -664,23 +664,28 @@ Test(db_pg, listen_notify)
 
     const char *ch = channel;
     db_param p[2] = {DB_TEXT(ch), DB_TEXT("x")};
-    /* two in one transaction: they arrive together, at its commit */
+    db_param p41[2] = {DB_TEXT(ch), DB_TEXT("41")}, p7[2] = {DB_TEXT(ch), DB_TEXT("7")};
+    /* three in one transaction: they arrive together, at its commit; the
+     * largest integer payload is reported */
     cr_assert_eq(db_begin(b, true), DB_OK);
+    cr_assert_eq(db_exec(b, S_NOTIFY, p41, 2, NULL, NULL), DB_OK);
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
-    cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
+    cr_assert_eq(db_exec(b, S_NOTIFY, p7, 2, NULL, NULL), DB_OK);
     cr_assert_eq(db_commit(b), DB_OK);
-    cr_assert_eq(db_wait_notify(a, 5000), 1);
+    int64_t top = 3;
+    cr_assert_eq(db_wait_notify(a, 5000, &top), 1);
+    cr_assert_eq(top, 41);
 
-    /* both were consumed: nothing more arrives */
+    /* all were consumed: nothing more arrives */
     int64_t t0 = now_ms();
-    cr_assert_eq(db_wait_notify(a, 300), 0);
+    cr_assert_eq(db_wait_notify(a, 300, NULL), 0);
     cr_assert_geq(now_ms() - t0, 250);
 
     /* one that arrives while the listener is busy running statements */
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
     usleep(100 * 1000);
     cr_assert_eq(count_rows(a), 2);
-    cr_assert_eq(db_wait_notify(a, 0), 1);
+    cr_assert_eq(db_wait_notify(a, 0, NULL), 1);
     cr_assert(db_healthy(a));
     db_close(b);
     db_close(a);
