@@ -4,8 +4,11 @@
  * bumps the log watch. Each notification carries the new log head, and a
  * reconnection reads it: es_reads learns it (es_reads_known), so that
  * readers on standbys wait until theirs has replayed that far. After a
- * failover the connection is lost; it is made again, every second, until
- * the URL's hosts show a new primary. See es_listen.h.
+ * failover the connection is lost; it is made again, every
+ * ES_LISTEN_RETRY, until the URL's hosts show a new primary. Meanwhile no
+ * notification can come, though the last commits of the old primary may
+ * still reach a standby: the head that reads see is looked at instead, and
+ * readers are woken when it rises. See es_listen.h.
  */
 #include "es_listen.h"
 
@@ -16,6 +19,8 @@
 #include "es_store.h"
 #include "log.h"
 #include "timefmt.h"
+
+#define ES_LISTEN_RETRY 0.25 /* seconds between attempts to reach the primary */
 
 struct es_listener {
     pthread_t thread;
@@ -35,7 +40,12 @@ static void *es_listener_main(void *arg)
             err_clear(&e);
             if (!d) {
                 uint64_t g = watch_gen(l->w);
-                (void)watch_wait(l->w, g, timefmt_mono() + 1.0);
+                int64_t head = 0;
+                if (es_reads_head(l->reads, &head) && head > es_reads_known_head(l->reads)) {
+                    es_reads_known(l->reads, head);
+                    watch_bump(l->w);
+                }
+                (void)watch_wait(l->w, g, timefmt_mono() + ES_LISTEN_RETRY);
                 continue;
             }
             db_status st = db_listen(d, ES_NOTIFY_CHANNEL);
@@ -48,7 +58,7 @@ static void *es_listener_main(void *arg)
                 db_close(d);
                 d = NULL;
                 uint64_t g = watch_gen(l->w);
-                (void)watch_wait(l->w, g, timefmt_mono() + 1.0);
+                (void)watch_wait(l->w, g, timefmt_mono() + ES_LISTEN_RETRY);
                 continue;
             }
             /* we may have missed notifications while away */

@@ -246,6 +246,16 @@ void es_reads_put(es_reads *rs, es_rconn *c)
     c->d = NULL;
 }
 
+bool es_reads_head(es_reads *rs, int64_t *head)
+{
+    err e = ERR_INIT;
+    es_rconn c;
+    bool ok = es_reads_get(rs, true, &c, &e) > 0 && es_store_head(c.d, head, &e);
+    es_reads_put(rs, &c);
+    err_clear(&e);
+    return ok;
+}
+
 /* Polls c's head until it reaches floor: 1, 0 when ES_READS_WAIT_MS went
  * by first, -1 when the standby failed (e set). */
 static int es_reads_catch_up(es_reads *rs, es_rconn *c, int64_t floor, err *e)

@@ -75,6 +75,11 @@ int64_t es_reads_floor(es_reads *rs);
  * wait for more must have seen (else it would sleep through it). */
 int64_t es_reads_known_head(es_reads *rs);
 
+/* The log head as reads see it now (a standby's, when there is one): for
+ * the listener while it has no primary to listen to. False when it cannot
+ * be read. */
+bool es_reads_head(es_reads *rs, int64_t *head) WUR;
+
 /* A connection for a read: a standby's unless there is none that is well,
  * else the primary's. With `wait` it may block for one; without, it takes
  * only an open, free one. 1 with c filled, 0 (without wait) when none is
