@@ -176,7 +176,10 @@ class Node:
 
 class Formation:
     """A pg_auto_failover formation on loopback: a monitor and two nodes (a
-    primary and a synchronous secondary), database `dbname`."""
+    primary and a synchronous secondary), database `dbname`. With a single
+    secondary the formation keeps number_sync_standbys at 0 (the monitor
+    refuses 1 until there are two standbys); the secondary is synchronous all
+    the same (ANY 1), which wait_sync() checks."""
 
     def __init__(self, dbname="eskit", monitor_settings=None, keeper_settings=None):
         self.dir = tempfile.mkdtemp(prefix="eskit-ha-")
@@ -246,8 +249,9 @@ class Formation:
         finally:
             stop.set()
             t.join()
-        self.autoctl("set", "formation", "number-sync-standbys", "1", "--pgdata",
-                     primary.pgdata, check=False)
+        # With one secondary, number_sync_standbys stays 0 (1 needs two
+        # standbys) and pg_auto_failover still makes it synchronous:
+        # synchronous_standby_names = 'ANY 1 (pgautofailover_standby_2)'.
         self.wait_sync(primary, secondary, timeout)
         self.note(f"formation ready in {time.monotonic() - t0:.1f}s")
         return self
