@@ -16,6 +16,7 @@ lost primary to demote itself. FAST_MONITOR shortens them to a few seconds
 dir and is stopped and removed by destroy(), which tests call in a finally
 (or through a fixture), also after a failure.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -196,6 +197,7 @@ class Formation:
         self.monitor = Node(self, "monitor")
         self.nodes = [Node(self, "node1"), Node(self, "node2")]
         self.events = []  # (time.monotonic(), text): what happened when, for reports
+        atexit.register(self.destroy)  # also when the test run is interrupted
 
     def note(self, text):
         self.events.append((time.monotonic(), text))
@@ -365,6 +367,8 @@ class Formation:
         return "\n".join(lines)
 
     def destroy(self):
+        """Kills every process of the formation and removes its files; safe
+        to call again."""
         for n in self.nodes + [self.monitor]:
             try:
                 n.kill()
@@ -389,6 +393,7 @@ class StandbyPair:
         self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
+        atexit.register(self.destroy)
 
     def start(self):
         self.primary.start()
@@ -435,6 +440,9 @@ class StandbyPair:
             _kill_tree([pm] + _children(pm), sig)
 
     def destroy(self):
+        """Stops both servers and removes their files; safe to call again."""
+        if not os.path.isdir(self.dir):
+            return
         self.signal(signal.SIGCONT)
         subprocess.run(_as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "immediate",
                                      "stop"]), check=False, stdout=subprocess.DEVNULL,
