@@ -41,9 +41,11 @@ def cluster_cpu(data_dir):
 
 
 def _ms(text):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    v = float(m.group(1))
-    return v / 1000 if m.group(2) == "us" else v if m.group(2) == "ms" else v * 1000
+    """wrk's "812.00us", "12.34ms", "1.02s", "1.10m" in ms (nan when it is none)."""
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
 
 
 def wrk_latency(url, path, conns=16, seconds=DURATION):
@@ -51,9 +53,13 @@ def wrk_latency(url, path, conns=16, seconds=DURATION):
     import subprocess
     out = subprocess.run(["wrk", "-t", "2", "-c", str(conns), "-d", f"{seconds}s", "--latency",
                           url + path], capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    def find(pattern):
+        m = re.search(pattern, out)
+        return m.group(1) if m else ""
+    rps = float(find(r"Requests/sec:\s+([\d.]+)") or 0)
+    p50, p99 = _ms(find(r"\s50%\s+(\S+)")), _ms(find(r"\s99%\s+(\S+)"))
+    if not rps:
+        print(f"    (wrk: {out.strip()[-300:]!r})")
     if re.search(r"Non-2xx or 3xx responses", out):
         print("    (wrk saw non-2xx answers)")
     return rps, p50, p99
