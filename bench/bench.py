@@ -14,8 +14,9 @@ from eskit import Client, PgCluster, Service  # noqa: E402
 from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E402
 import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
+import bench_standby  # noqa: E402
 
-# ESKIT_BENCH_ONLY=appends,reads,crud,lag runs some sections (default: all);
+# ESKIT_BENCH_ONLY=appends,reads,crud,lag,standby runs some sections (default: all);
 # crud-history, crud-get and crud-list pick one part of the crud section.
 ONLY = set(filter(None, os.environ.get("ESKIT_BENCH_ONLY", "").split(",")))
 
@@ -91,10 +92,13 @@ def main():
             bench_crud.run(cluster, services, wanted)
         if wanted("lag"):
             bench_lag.run(cluster, services)
+        if wanted("standby"):
+            bench_standby.run(services)
 
         print("resident memory after the run:")
         for s in services:
-            print(f"  eskit-{s.name:<20} {rss_mb(s.proc.pid):6.1f} MB (target < 32 MB)")
+            if s.proc.poll() is None:
+                print(f"  eskit-{s.name:<20} {rss_mb(s.proc.pid):6.1f} MB (target < 32 MB)")
     finally:
         for s in services:
             s.stop()

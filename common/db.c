@@ -27,6 +27,7 @@ struct db {
     const db_ops *ops;
     void *ctx;  /* the back end's connection, freed by ops->close */
     bool in_tx; /* between a successful db_begin and db_commit/db_rollback */
+    int64_t mark; /* the caller's (db_mark) */
 };
 
 struct db_res {
@@ -81,6 +82,12 @@ bool db_url_valid(const char *url)
 
 db *db_open(const char *url, const db_spec *spec, err *e)
 {
+    return db_open_opts(url, spec, NULL, e);
+}
+
+db *db_open_opts(const char *url, const db_spec *spec, const db_opts *o, err *e)
+{
+    static const db_opts writes = {false, 0};
     const char *target = NULL;
     const db_ops *ops = db_url_backend(url, &target);
     db *d = NULL;
@@ -100,7 +107,7 @@ db *db_open(const char *url, const db_spec *spec, err *e)
         goto fail;
     }
     d->ops = ops;
-    d->ctx = ops->open(target, spec, e);
+    d->ctx = ops->open(target, spec, o ? o : &writes, e);
     if (!d->ctx)
         goto fail;
     err_clear(&scratch);
@@ -120,6 +127,16 @@ void db_close(db *d)
         d->ops->rollback(d->ctx);
     d->ops->close(d->ctx);
     free(d);
+}
+
+int64_t db_mark(const db *d)
+{
+    return d->mark;
+}
+
+void db_set_mark(db *d, int64_t v)
+{
+    d->mark = v;
 }
 
 db_status db_exec(db *d, size_t stmt, const db_param *params, int np, db_res **out, err *e)
@@ -193,9 +210,9 @@ db_status db_listen(db *d, const char *channel)
     return d->ops->listen(d->ctx, channel);
 }
 
-int db_wait_notify(db *d, int timeout_ms)
+int db_wait_notify(db *d, int timeout_ms, int64_t *top)
 {
-    return d->ops->wait_notify(d->ctx, timeout_ms);
+    return d->ops->wait_notify(d->ctx, timeout_ms, top);
 }
 
 bool db_healthy(db *d)
@@ -332,6 +349,7 @@ typedef struct db_slot {
 struct db_pool {
     char *url;
     const db_spec *spec;
+    db_opts opts;
     int size;
     db_slot *slots;
     pthread_mutex_t mu;
@@ -339,6 +357,11 @@ struct db_pool {
 };
 
 db_pool *db_pool_new(const char *url, const db_spec *spec, int size)
+{
+    return db_pool_new_opts(url, spec, size, NULL);
+}
+
+db_pool *db_pool_new_opts(const char *url, const db_spec *spec, int size, const db_opts *o)
 {
     db_pool *p = NULL;
 
@@ -348,6 +371,8 @@ db_pool *db_pool_new(const char *url, const db_spec *spec, int size)
     if (!p)
         goto fail;
     p->spec = spec;
+    if (o)
+        p->opts = *o;
     p->size = size;
     p->url = strdup(url);
     p->slots = calloc((size_t)size, sizeof *p->slots);
@@ -434,7 +459,7 @@ db *db_pool_acquire(db_pool *p, err *e)
         return slot->conn;
 
     err inner = ERR_INIT;
-    db *d = db_open(p->url, p->spec, &inner);
+    db *d = db_open_opts(p->url, p->spec, &p->opts, &inner);
     if (!d) {
         if (e && inner.code == ERR_UNAVAILABLE)
             err_move(e, &inner);
@@ -489,4 +514,18 @@ void db_fail(err *e, db_status st, const char *what)
         err_set(e, ERR_UNAVAILABLE, "database unavailable while %s", what);
     else
         err_set(e, ERR_INTERNAL, "database error while %s", what);
+}
+
+void db_fail_write(err *e, db_status st, db *d, const char *what)
+{
+    if (st != DB_ERR_UNAVAILABLE || !d || db_healthy(d)) {
+        db_fail(e, st, what);
+        return;
+    }
+    if (e->message[0])
+        log_warn("database: %s: %s", what, e->message);
+    err_set_details(e, ERR_UNAVAILABLE, json_pack("{s:s}", "commit_outcome", "unknown"),
+                    "the connection to the database was lost while %s: it may or may not "
+                    "have been written; send the request again to learn which",
+                    what);
 }

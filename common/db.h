@@ -11,6 +11,12 @@
  *
  * A `db` is one connection and is used by one thread at a time; db_pool
  * hands connections out to request threads and reconnects broken ones.
+ *
+ * A connection is for writes (db_open, db_pool_new: migrations applied; on
+ * PostgreSQL with several hosts, libpq looks for the one that takes writes,
+ * target_session_attrs=read-write, unless the URL says otherwise) or for
+ * reads on a hot standby (db_opts.reads: no migrations, the URL's own
+ * target_session_attrs, and a client-side bound on every statement).
  */
 #ifndef ESKIT_DB_H
 #define ESKIT_DB_H
@@ -77,10 +83,37 @@ typedef struct db_res db_res;
 db *db_open(const char *url, const db_spec *spec, err *e) WUR;
 void db_close(db *d);
 
+/* How a connection is opened (db_open_opts, db_pool_new_opts). The zero
+ * value is db_open's: a connection that writes. */
+typedef struct db_opts {
+    /* Reads only, from a hot standby: no migrations (a standby replays the
+     * primary's schema), and no target_session_attrs imposed. */
+    bool reads;
+    /* > 0: a statement (or pipeline) with no answer after this many ms fails
+     * as unavailable and the connection is dropped: a server that stopped
+     * answering (paused, its machine gone) holds no caller longer. A
+     * connection that writes should not have one: its commit's outcome would
+     * be unknown. */
+    int timeout_ms;
+} db_opts;
+
+db *db_open_opts(const char *url, const db_spec *spec, const db_opts *o, err *e) WUR;
+
+/* A number the caller keeps with a connection, 0 when it opens (the event
+ * store notes how far a standby had replayed when last asked). */
+int64_t db_mark(const db *d);
+void db_set_mark(db *d, int64_t v);
+
 /* Turns a failed statement into the error a client sees: unavailable stays
  * unavailable (503), anything else is internal (500). The back end's own
  * message (already in e, if any) goes to the log, not to the client. */
 void db_fail(err *e, db_status st, const char *what);
+
+/* db_fail for a statement that commits by itself (a write outside a
+ * transaction) on `d`: when the connection was lost while it ran, the write
+ * may have committed, and e says so (503 with details.commit_outcome
+ * "unknown"). */
+void db_fail_write(err *e, db_status st, db *d, const char *what);
 
 /* True when `url` names a back end this build knows (checked at start-up). */
 bool db_url_valid(const char *url);
@@ -123,12 +156,16 @@ db_status db_pipeline(db *d, const db_step *steps, size_t n, err *e) WUR;
 /* Notifications (PostgreSQL LISTEN/NOTIFY). db_listen returns
  * DB_ERR_UNSUPPORTED on back ends without them. db_wait_notify waits up to
  * timeout_ms: returns 1 when one or more notifications arrived on the channel
- * (all pending ones are consumed), 0 on time-out, -1 when the connection is
- * broken. */
+ * (all pending ones are consumed; `top`, when not NULL, is raised to the
+ * largest payload that is an integer), 0 on time-out, -1 when the
+ * connection is broken. */
 db_status db_listen(db *d, const char *channel) WUR;
-int db_wait_notify(db *d, int timeout_ms) WUR;
+int db_wait_notify(db *d, int timeout_ms, int64_t *top) WUR;
 
-/* True while the connection is usable; false once it broke (reconnect). */
+/* True while the connection is usable; false once it broke (reconnect). An
+ * idle PostgreSQL connection is also looked at without waiting: one whose
+ * server has gone (its socket closed or reset) is found broken here, before
+ * a request is given it. */
 bool db_healthy(db *d);
 
 /* Results: values as text (NULL for SQL NULL) or as integers. */
@@ -147,6 +184,9 @@ void db_res_free(db_res *r);
 typedef struct db_pool db_pool;
 
 db_pool *db_pool_new(const char *url, const db_spec *spec, int size) WUR;
+/* A pool whose connections open with `o` (NULL: as db_pool_new). */
+db_pool *db_pool_new_opts(const char *url, const db_spec *spec, int size,
+                          const db_opts *o) WUR;
 void db_pool_free(db_pool *p);
 /* Blocks while all connections are in use. NULL with e = unavailable when no
  * connection can be made. */

@@ -13,8 +13,9 @@
 typedef struct db_ops {
     int version; /* 1 */
     const char *name;
-    /* Connect, migrate, prepare. Returns the back end's context or NULL. */
-    void *(*open)(const char *url, const db_spec *spec, err *e);
+    /* Connect, migrate (unless o->reads), prepare. Returns the back end's
+     * context or NULL. `o` is never NULL. */
+    void *(*open)(const char *url, const db_spec *spec, const db_opts *o, err *e);
     void (*close)(void *ctx);
     db_status (*exec)(void *ctx, size_t stmt, const db_param *params, int np, db_res **out,
                       err *e);
@@ -25,7 +26,7 @@ typedef struct db_ops {
      * of the first failed step; the caller rolls back. */
     db_status (*pipeline)(void *ctx, const db_step *steps, size_t n, err *e);
     db_status (*listen)(void *ctx, const char *channel);
-    int (*wait_notify)(void *ctx, int timeout_ms);
+    int (*wait_notify)(void *ctx, int timeout_ms, int64_t *top);
     bool (*healthy)(void *ctx);
 } db_ops;
 

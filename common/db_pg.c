@@ -10,14 +10,29 @@
  * registers its statements at connect. Statements then run by name with text
  * parameters, and results come back as text into a db_res.
  *
- * A lost connection (or a server shutting down) makes the context unhealthy;
- * db_pool then drops it and the next acquire reconnects.
+ * A lost connection (or a server shutting down, or one that no longer takes
+ * writes: a primary demoted to a standby) makes the context unhealthy;
+ * db_pool then drops it and the next acquire reconnects, and libpq's
+ * multi-host URLs find the new primary (a connection that writes asks for
+ * target_session_attrs=read-write unless the URL says otherwise). An idle
+ * connection is looked at before it is handed out (db_pg_healthy), so that
+ * one whose server went away while it was idle fails no request.
+ *
+ * A connection for reads (db_opts.reads) skips the migrations, which a hot
+ * standby cannot run, and may bound each statement on the client side
+ * (db_opts.timeout_ms): statements are then sent, and their answers awaited
+ * with poll(), so that a standby that stopped answering (paused, its machine
+ * gone: the kernel may still acknowledge every byte) fails the statement in
+ * time instead of holding the caller.
+ *
+ * What waits on the socket (bounded answers, pipelines, notifications, the
+ * look at an idle connection) is in db_pg_wait.c; db_pg_int.h is what the two
+ * files share.
  */
-#include "db_backend.h"
+#include "db_pg_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,21 +40,19 @@
 
 #include <libpq-fe.h>
 
-#include "buf.h"
-
 /* Serialises migrations of every eskit service on one database (they share
  * eskit_schema_migrations, and CREATE TABLE IF NOT EXISTS races with itself).
  * The bytes of "eskitmig". */
 #define DB_PG_MIGRATION_LOCK "7310304720821512551"
 
 #define DB_PG_CONNECT_TIMEOUT "3" /* seconds, when the URL sets no positive one */
-#define DB_PG_STACK_PARAMS 16     /* parameters formatted on the stack; more go to the heap */
 
-typedef struct db_pg {
-    PGconn *conn;
-    const db_spec *spec;
-    bool broken; /* the connection is lost: the pool should reopen */
-} db_pg;
+int64_t db_pg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -65,7 +78,7 @@ static bool db_pg_state_is(const char *state, const char *prefix)
 /* Classifies a failed command (res may be NULL: no result at all), marks the
  * connection broken when it is lost, and describes the failure in e (may be
  * NULL). Does not free res. */
-static db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err *e)
+db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err *e)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : NULL;
@@ -73,9 +86,19 @@ static db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err
 
     if (!msg || !*msg)
         msg = PQerrorMessage(p->conn);
+    if (p->timed_out) {
+        snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
+        char late[64];
+        snprintf(late, sizeof late, "no answer within %d ms", p->timeout_ms);
+        db_pg_seterr(e, ERR_UNAVAILABLE, prefix, late);
+        return DB_ERR_UNAVAILABLE;
+    }
+    /* 25006: a write on a server that is read-only, a primary demoted (or
+     * not yet writable after a promotion): another connection may find the
+     * primary, this one never will. */
     if (PQstatus(p->conn) == CONNECTION_BAD || db_pg_state_is(state, "08") ||
         db_pg_state_is(state, "57P01") || db_pg_state_is(state, "57P02") ||
-        db_pg_state_is(state, "57P03")) {
+        db_pg_state_is(state, "57P03") || db_pg_state_is(state, "25006")) {
         p->broken = true;
         snprintf(prefix, sizeof prefix, "database unavailable: %s: ", what);
         db_pg_seterr(e, ERR_UNAVAILABLE, prefix, msg);
@@ -100,7 +123,7 @@ static db_status db_pg_fail(db_pg *p, const PGresult *res, const char *what, err
 }
 
 /* Runs parameterless SQL that returns no rows. */
-static db_status db_pg_run(db_pg *p, const char *sql, const char *what, err *e)
+db_status db_pg_run(db_pg *p, const char *sql, const char *what, err *e)
 {
     PGresult *res = PQexec(p->conn, sql); /* freed here */
     db_status st = DB_OK;
@@ -239,7 +262,7 @@ static void db_pg_close(void *ctx)
 
 /* `url` is a postgres:// or postgresql:// URL. Returns the context (freed by
  * db_pg_close) or NULL with e set. */
-static void *db_pg_open(const char *url, const db_spec *spec, err *e)
+static void *db_pg_open(const char *url, const db_spec *spec, const db_opts *o, err *e)
 {
     db_pg *p = NULL;
     char timeout[16];
@@ -252,13 +275,28 @@ static void *db_pg_open(const char *url, const db_spec *spec, err *e)
         goto fail;
     }
     p->spec = spec;
+    p->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 0;
 
     /* Entries before "dbname" are defaults the URL may override; entries
-     * after it override the URL (libpq processes the arrays in order). */
-    const char *const keys[] = {"application_name", "keepalives_idle", "keepalives_interval",
-                                "keepalives_count", "dbname", "connect_timeout", NULL};
-    const char *const vals[] = {spec->name ? spec->name : "eskit", "30", "10", "3", url,
-                                timeout, NULL};
+     * after it override the URL (libpq processes the arrays in order). A
+     * connection that writes looks for the primary among the URL's hosts;
+     * one for reads takes what the URL asks for (any server by default). */
+    const char *const keys[] = {"application_name",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                o->reads ? "dbname" : "target_session_attrs",
+                                o->reads ? "connect_timeout" : "dbname",
+                                o->reads ? NULL : "connect_timeout",
+                                NULL};
+    const char *const vals[] = {spec->name ? spec->name : "eskit",
+                                "30",
+                                "10",
+                                "3",
+                                o->reads ? url : "read-write",
+                                o->reads ? timeout : url,
+                                o->reads ? NULL : timeout,
+                                NULL};
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -278,7 +316,7 @@ static void *db_pg_open(const char *url, const db_spec *spec, err *e)
      * whatever the server's or the role's default. */
     if (db_pg_run(p, "SET synchronous_commit = on", "session setup", e) != DB_OK)
         goto fail;
-    if (db_pg_migrate(p, e) != 0 || db_pg_prepare(p, e) != 0)
+    if ((!o->reads && db_pg_migrate(p, e) != 0) || db_pg_prepare(p, e) != 0)
         goto fail;
     return p;
 
@@ -291,7 +329,7 @@ fail:
 
 /* Copies the rows of a PGresult into a new db_res (the caller frees it).
  * NULL on OOM. */
-static db_res *db_pg_rows(const PGresult *res)
+db_res *db_pg_rows(const PGresult *res)
 {
     int cols = PQnfields(res);
     int rows = PQntuples(res);
@@ -319,6 +357,22 @@ fail:
     free(vals);
     free(lens);
     return NULL;
+}
+
+/* PQexecPrepared, within the connection's bound when it has one. The
+ * result, or NULL; the caller clears it. */
+static PGresult *db_pg_exec_prepared(db_pg *p, const char *name, int np,
+                                     const char *const *vals)
+{
+    int64_t deadline = db_pg_deadline(p);
+    if (!deadline)
+        return PQexecPrepared(p->conn, name, np, vals, NULL, NULL, 0);
+    if (!PQsendQueryPrepared(p->conn, name, np, vals, NULL, NULL, 0))
+        return NULL;
+    PGresult *res = db_pg_get(p, deadline), *more;
+    while (res && (more = db_pg_get(p, deadline)) != NULL) /* a single statement: one */
+        PQclear(more);
+    return res;
 }
 
 static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
@@ -362,7 +416,7 @@ static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int 
         }
     }
     snprintf(name, sizeof name, "s%zu", stmt);
-    res = PQexecPrepared(p->conn, name, np, vals, NULL, NULL, 0);
+    res = db_pg_exec_prepared(p, name, np, vals);
     ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
         char what[48];
@@ -385,101 +439,6 @@ done:
         free(vals);
     if (ints != stack_ints)
         free(ints);
-    return ret;
-}
-
-/* ---- pipelines --------------------------------------------------------------- */
-
-/* Sends one step of a pipeline (nothing is read). Returns 1, or 0 when
- * libpq refused it. */
-static int db_pg_send_step(db_pg *p, const db_step *s)
-{
-    const char *vals[DB_PG_STACK_PARAMS];
-    char ints[DB_PG_STACK_PARAMS][24];
-    char name[32];
-    if (s->stmt == DB_STEP_BEGIN)
-        return PQsendQueryParams(p->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-    if (s->stmt == DB_STEP_COMMIT)
-        return PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-    if (s->stmt >= p->spec->nstmts || s->np < 0 || s->np > DB_PG_STACK_PARAMS ||
-        (s->np > 0 && !s->params))
-        return 0;
-    for (int k = 0; k < s->np; k++) {
-        vals[k] = NULL;
-        if (s->params[k].type == DB_P_INT) {
-            snprintf(ints[k], sizeof ints[k], "%" PRId64, s->params[k].i);
-            vals[k] = ints[k];
-        } else if (s->params[k].type == DB_P_TEXT) {
-            vals[k] = s->params[k].s;
-        }
-    }
-    snprintf(name, sizeof name, "s%zu", s->stmt);
-    return PQsendQueryPrepared(p->conn, name, s->np, vals, NULL, NULL, 0);
-}
-
-/* Checks the result of one step; fills its out. */
-static db_status db_pg_step_result(db_pg *p, const db_step *s, PGresult *res, err *e)
-{
-    ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (rs == PGRES_PIPELINE_ABORTED)
-        return DB_ERR_OTHER; /* an earlier step failed: reported there */
-    if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK)
-        return db_pg_fail(p, res, "pipeline step", e);
-    if (s->stmt == DB_STEP_COMMIT && strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        return DB_ERR_OTHER;
-    if (s->out && s->stmt < p->spec->nstmts) {
-        *s->out = db_pg_rows(res);
-        if (!*s->out) {
-            if (e)
-                err_set(e, ERR_INTERNAL, "out of memory");
-            return DB_ERR_OTHER;
-        }
-    }
-    return DB_OK;
-}
-
-/*
- * Sends every step and one Sync, then reads the results in order: one round
- * trip for the whole list. Each step's results end with a NULL from
- * PQgetResult; the Sync's result closes the pipeline.
- */
-static db_status db_pg_pipeline(void *ctx, const db_step *steps, size_t n, err *e)
-{
-    db_pg *p = ctx;
-    db_status ret = DB_OK;
-    size_t sent = 0;
-    PGresult *res = NULL;
-
-    if (!PQenterPipelineMode(p->conn))
-        return db_pg_fail(p, NULL, "pipeline", e);
-    while (sent < n && db_pg_send_step(p, &steps[sent]))
-        sent++;
-    if (sent < n)
-        ret = db_pg_fail(p, NULL, "pipeline send", e);
-    if (!PQpipelineSync(p->conn)) {
-        ret = db_pg_fail(p, NULL, "pipeline sync", e);
-        p->broken = true;
-    }
-    for (size_t i = 0; i < sent; i++) {
-        bool first = true;
-        while ((res = PQgetResult(p->conn)) != NULL) {
-            if (first && ret == DB_OK)
-                ret = db_pg_step_result(p, &steps[i], res, e);
-            first = false;
-            PQclear(res);
-        }
-        if (first && ret == DB_OK) /* no result at all: the connection is gone */
-            ret = db_pg_fail(p, NULL, "pipeline result", e);
-    }
-    res = PQgetResult(p->conn); /* the Sync */
-    if (res && PQresultStatus(res) != PGRES_PIPELINE_SYNC && ret == DB_OK)
-        ret = db_pg_fail(p, res, "pipeline sync", e);
-    PQclear(res);
-    if (!PQexitPipelineMode(p->conn)) {
-        p->broken = true; /* results left over: never reuse this connection */
-        if (ret == DB_OK)
-            ret = DB_ERR_UNAVAILABLE;
-    }
     return ret;
 }
 
@@ -511,97 +470,6 @@ static void db_pg_rollback(void *ctx)
     if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE)
         return;
     (void)db_pg_run(p, "ROLLBACK", "rollback", NULL);
-}
-
-/* ---- notifications ---------------------------------------------------------- */
-
-static db_status db_pg_listen(void *ctx, const char *channel)
-{
-    db_pg *p = ctx;
-    char *ident = NULL; /* PQfreemem */
-    char *sql = NULL;   /* free */
-    db_status st = DB_ERR_OTHER;
-    buf b;
-
-    buf_init(&b, 1024);
-    ident = PQescapeIdentifier(p->conn, channel, strlen(channel));
-    if (!ident) {
-        st = db_pg_fail(p, NULL, "listen", NULL);
-        goto done;
-    }
-    if (buf_printf(&b, "LISTEN %s", ident) != 0)
-        goto done;
-    sql = buf_take(&b, NULL);
-    if (!sql)
-        goto done;
-    st = db_pg_run(p, sql, "listen", NULL);
-done:
-    PQfreemem(ident);
-    free(sql);
-    buf_free(&b);
-    return st;
-}
-
-/* Consumes every queued notification; returns how many there were. */
-static int db_pg_drain(db_pg *p)
-{
-    int n = 0;
-    PGnotify *note;
-    while ((note = PQnotifies(p->conn)) != NULL) {
-        PQfreemem(note);
-        n++;
-    }
-    return n;
-}
-
-static int64_t db_pg_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int db_pg_wait_notify(void *ctx, int timeout_ms)
-{
-    db_pg *p = ctx;
-    int64_t deadline = db_pg_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-
-    for (;;) {
-        if (db_pg_drain(p) > 0) /* some may have come with earlier results */
-            return 1;
-        if (PQstatus(p->conn) != CONNECTION_OK)
-            goto broken;
-        int sock = PQsocket(p->conn);
-        if (sock < 0)
-            goto broken;
-        int64_t left = deadline - db_pg_now_ms();
-        struct pollfd pfd = {.fd = sock, .events = POLLIN};
-        int rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            goto broken;
-        }
-        if (rc == 0)
-            return db_pg_drain(p) > 0 ? 1 : 0;
-        if (!PQconsumeInput(p->conn))
-            goto broken;
-        if (db_pg_drain(p) > 0)
-            return 1;
-        if (PQstatus(p->conn) != CONNECTION_OK)
-            goto broken;
-        if (db_pg_now_ms() >= deadline)
-            return 0;
-    }
-broken:
-    p->broken = true;
-    return -1;
-}
-
-static bool db_pg_healthy(void *ctx)
-{
-    db_pg *p = ctx;
-    return !p->broken && PQstatus(p->conn) == CONNECTION_OK;
 }
 
 const db_ops db_pg_ops = {

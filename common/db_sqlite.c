@@ -244,11 +244,12 @@ static void db_sqlite_close(void *ctx)
 
 /* `url` is the PATH of "sqlite:PATH". Returns the context (freed by
  * db_sqlite_close) or NULL with e set. */
-static void *db_sqlite_open(const char *url, const db_spec *spec, err *e)
+static void *db_sqlite_open(const char *url, const db_spec *spec, const db_opts *o, err *e)
 {
     db_sqlite *s = NULL;
     int rc;
 
+    (void)o; /* one file, one writer at a time: nothing to choose between */
     s = calloc(1, sizeof *s);
     if (!s) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -453,10 +454,11 @@ static db_status db_sqlite_listen(void *ctx, const char *channel)
     return DB_ERR_UNSUPPORTED;
 }
 
-static int db_sqlite_wait_notify(void *ctx, int timeout_ms)
+static int db_sqlite_wait_notify(void *ctx, int timeout_ms, int64_t *top)
 {
     (void)ctx;
     (void)timeout_ms;
+    (void)top;
     return -1;
 }
 

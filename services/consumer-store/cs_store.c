@@ -17,7 +17,10 @@
  * first one's row lock and re-checks the condition against the committed
  * row, so it fails; on SQLite writers are serialised by the database lock.
  * A statement that returns no row is a conflict; the current offset for the
- * error details is read afterwards.
+ * error details is read afterwards. A write whose connection is lost while
+ * it runs (the primary died) may have committed: its 503 says so
+ * (db_fail_write), and a compare-and-set sent again then answers 409 when
+ * it had.
  */
 #include "cs_store.h"
 
@@ -147,7 +150,7 @@ json_t *cs_store_put(db *d, const char *id, int64_t offset, const int64_t *expec
     for (int attempt = 0;; attempt++) {
         db_status st = db_exec(d, stmt, p, np, &r, e);
         if (st != DB_OK) {
-            db_fail(e, st, "saving a consumer offset");
+            db_fail_write(e, st, d, "saving a consumer offset");
             goto done;
         }
         if (db_res_rows(r) > 0)
@@ -184,7 +187,7 @@ bool cs_store_delete(db *d, const char *id, err *e)
     db_param p[] = {DB_TEXT(id)};
     db_status st = db_exec(d, CS_DELETE, p, 1, &r, e);
     if (st != DB_OK) {
-        db_fail(e, st, "deleting a consumer");
+        db_fail_write(e, st, d, "deleting a consumer");
         goto done;
     }
     if (db_res_rows(r) == 0) {

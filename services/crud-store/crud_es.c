@@ -43,7 +43,11 @@ static void crud_es_fail(const http_resp *r, const char *what, err *e)
         err_set(e, ERR_NOT_FOUND, "%s", msg[0] ? msg : "not found in the event store");
         break;
     default:
-        if (r->status >= 500 || r->status == 401 || r->status == 403)
+        /* a 503 may say that the write's outcome is unknown: so does ours */
+        if (r->status == 503 && json_is_object(details))
+            err_set_details(e, ERR_UNAVAILABLE, json_deep_copy(details),
+                            "event store unavailable: %s answered %ld %s", what, r->status, msg);
+        else if (r->status >= 500 || r->status == 401 || r->status == 403)
             err_set(e, ERR_UNAVAILABLE, "event store unavailable: %s answered %ld %s", what,
                     r->status, msg);
         else

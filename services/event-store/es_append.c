@@ -42,6 +42,7 @@ struct es_committer {
     es_group_ctx gc; /* its conn opens lazily */
     double last_fail;
     watch *w;
+    es_reads *reads;
 };
 
 /* The error of a job whose transaction failed with `st`; `unknown`: the
@@ -66,6 +67,9 @@ static void es_job_fail(es_gjob *j, db_status st, bool unknown)
 static void es_group_commit(es_committer *c, es_gjob **jobs, size_t n)
 {
     double now = timefmt_mono();
+    /* nothing of this group was sent yet (a group refused for want of a
+     * connection never was: its outcome is known) */
+    c->gc.unknown = false;
     if (!c->gc.conn && now - c->last_fail >= ES_RECONNECT_PAUSE) {
         err e = ERR_INIT;
         c->gc.conn = db_open(c->url, &es_db_spec, &e);
@@ -126,8 +130,15 @@ static void *es_committer_main(void *arg)
         log_debug("append: group of %zu appends (%zu events) in %.3f ms", n, events,
                   (timefmt_mono() - t0) * 1e3);
         bool any = false;
-        for (size_t i = 0; i < n; i++)
+        int64_t top = 0; /* the highest log id answered: reads must show it */
+        for (size_t i = 0; i < n; i++) {
             any |= gjobs[i]->ok;
+            for (size_t k = 0; gjobs[i]->ok && k < gjobs[i]->n; k++)
+                if (gjobs[i]->events[k].log_id > top)
+                    top = gjobs[i]->events[k].log_id;
+        }
+        if (top > 0)
+            es_reads_acked(c->reads, top);
         if (any)
             watch_bump(c->w);
         /* A job belongs to its request again once woken: touch it no more. */
@@ -141,13 +152,15 @@ static void *es_committer_main(void *arg)
     return NULL;
 }
 
-es_committer *es_committer_start(const char *url, watch *w, metrics_family *groups)
+es_committer *es_committer_start(const char *url, watch *w, es_reads *reads,
+                                 metrics_family *groups)
 {
     es_committer *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->url = url;
     c->w = w;
+    c->reads = reads;
     c->last_fail = -1e9;
     c->gc.one_stmt = true;
     c->gc.m_groups = groups;

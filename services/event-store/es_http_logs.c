@@ -5,6 +5,12 @@
  * Waiting never polls: a reader notes the log watch's generation, reads, and
  * if nothing matched waits for the generation to move (a local commit or a
  * PostgreSQL NOTIFY from another replica bumps it).
+ *
+ * Reads run where es_reads sends them (a standby when there is one). A
+ * standby replays a commit a little after the primary told us of it: a
+ * reader that finds nothing new, about to wait, first makes sure its
+ * standby shows every entry the process knows of (es_reads_known_head),
+ * else it would sleep through them until the next commit.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +24,8 @@
 
 #define ES_SSE_KEEPALIVE 10.0 /* seconds; SPEC: at least every 15 */
 #define ES_SSE_PAGE 200
+#define ES_SSE_RETRY 0.25        /* seconds between reads while the database is away */
+#define ES_SSE_GIVE_UP 60.0      /* a stream ends after failing reads this long */
 
 /* Reads from_id, selector and pipeline_id (shared by both endpoints). */
 static bool es_log_query_parse(http_req *r, es_log_query *q, err *e)
@@ -44,14 +52,29 @@ static bool es_log_query_parse(http_req *r, es_log_query *q, err *e)
     return true;
 }
 
+/* One read of the log (on a worker: it may wait). It shows at least every
+ * entry this process had acknowledged and, when it comes back empty at the
+ * head (its reader is about to wait), every entry the process knows of. */
 static bool es_log_read_once(es_app *app, const es_log_query *q, es_log_page *page, err *e)
 {
-    db *d = db_pool_acquire(app->pool, e);
-    if (!d)
+    int64_t floor = es_reads_floor(app->reads);
+    es_rconn c;
+    if (es_reads_get(app->reads, true, &c, e) < 0)
         return false;
-    bool ok = es_store_read_log(d, q, page, e);
-    db_pool_release(app->pool, d);
-    return ok;
+    for (;;) {
+        bool ok = es_store_read_log(c.d, q, page, e);
+        int64_t need = floor;
+        if (ok && db_res_rows(page->rows) == 0 && page->at_head) {
+            int64_t known = es_reads_known_head(app->reads);
+            need = known > need ? known : need;
+        }
+        es_next next = es_reads_after(app->reads, &c, ok, page->head_id, need, true, e);
+        if (next != ES_AGAIN) {
+            es_reads_put(app->reads, &c);
+            return next == ES_KEEP && ok;
+        }
+        es_log_page_free(page);
+    }
 }
 
 void es_http_read_log(http_req *r)
@@ -114,6 +137,7 @@ typedef struct es_sse {
     buf pending;
     size_t off;
     double last_sent;
+    double failing_since; /* 0, or when reads began to fail */
 } es_sse;
 
 static void es_sse_free(void *ctx)
@@ -125,7 +149,8 @@ static void es_sse_free(void *ctx)
 }
 
 /* Reads the next page into s->pending. Returns 1 when something was
- * queued, 0 when the scan is at the head with nothing new, -1 on error. */
+ * queued, 0 when the scan is at the head with nothing new, -2 when the read
+ * failed (the database is away), -1 when an entry cannot be sent. */
 static int es_sse_fetch(es_sse *s)
 {
     es_log_page page = {0};
@@ -133,7 +158,7 @@ static int es_sse_fetch(es_sse *s)
     s->q.size = ES_SSE_PAGE;
     if (!es_log_read_once(s->app, &s->q, &page, &e)) {
         err_clear(&e);
-        return -1;
+        return -2;
     }
     int rc = 0;
     int64_t last = 0;
@@ -188,11 +213,25 @@ static ssize_t es_sse_fill(void *ctx, char *out, size_t max)
             return -1;
         uint64_t gen = watch_gen(s->app->log_watch);
         int rc = es_sse_fetch(s);
-        if (rc < 0)
-            return -1; /* the client reconnects with Last-Event-ID */
+        double now = timefmt_mono();
+        if (rc == -1)
+            return -1;
+        if (rc < 0) {
+            /* The database is away (a failover): keep the stream and read
+             * again shortly. Past ES_SSE_GIVE_UP, end it: the client
+             * reconnects with Last-Event-ID. */
+            if (!s->failing_since)
+                s->failing_since = now;
+            else if (now - s->failing_since > ES_SSE_GIVE_UP)
+                return -1;
+        } else {
+            s->failing_since = 0;
+        }
         if (rc > 0)
             continue;
         double deadline = s->last_sent + ES_SSE_KEEPALIVE;
+        if (rc < 0 && now + ES_SSE_RETRY < deadline)
+            deadline = now + ES_SSE_RETRY;
         if (timefmt_mono() >= deadline) {
             if (buf_puts(&s->pending, ": keepalive\n\n"))
                 return -1;

@@ -2,6 +2,7 @@
  * es_http_streams.c - GET /v1/streams/{id} and GET /v1/streams (pages of
  * streams of one entity type, in creation order; exclude_deleted=true leaves
  * out streams whose last event is named Deleted, for the CRUD store's lists).
+ * Both read where es_reads sends them (a standby when there is one).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,18 +12,46 @@
 #include "es_store.h"
 #include "validate.h"
 
+/* For a handler: in c, a connection for reads that shows every log entry
+ * this process had acknowledged when the request began. False after
+ * replying 503, or after handing the request to a worker where it would
+ * have to wait (it runs again there from the start): the caller returns. */
+static bool es_req_reads(http_req *r, es_app *app, es_rconn *c)
+{
+    err e = ERR_INIT;
+    int64_t floor = es_reads_floor(app->reads);
+    int got = es_reads_get(app->reads, false, c, &e);
+    es_next next = ES_LATER;
+    if (got > 0)
+        next = es_reads_ensure(app->reads, c, floor, false, &e);
+    if (got == 0 || next == ES_LATER) {
+        if (http_req_to_worker(r))
+            return false;
+        got = es_reads_get(app->reads, true, c, &e);
+        next = got > 0 ? es_reads_ensure(app->reads, c, floor, true, &e) : ES_FAILED;
+    }
+    if (got < 0 || next != ES_KEEP) {
+        http_reply_err(r, &e);
+        err_clear(&e);
+        return false;
+    }
+    return true;
+}
+
 void es_http_get_stream(http_req *r)
 {
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
+    es_rconn c;
     const char *id = service_req_id(r, "originator_id");
-    if (!id)
+    if (!id || !es_req_reads(r, app, &c))
         return;
-    db *d = service_req_db(r, app->pool);
-    if (!d)
-        return;
-    json_t *s = es_store_get_stream(d, id, &e);
-    db_pool_release(app->pool, d);
+    json_t *s = NULL;
+    do /* again on the primary when the standby failed */
+        s = es_store_get_stream(c.d, id, &e);
+    while (es_reads_after(app->reads, &c, s || e.code == ERR_NOT_FOUND, INT64_MAX, 0, true,
+                          &e) == ES_AGAIN);
+    es_reads_put(app->reads, &c);
     http_reply_result(r, 200, s, &e);
 }
 
@@ -66,11 +95,14 @@ void es_http_list_streams(http_req *r)
     if (!http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e) ||
         !http_req_query_bool(r, "exclude_deleted", false, &live, &e))
         goto fail;
-    db *d = service_req_db(r, app->pool);
-    if (!d)
+    es_rconn c;
+    if (!es_req_reads(r, app, &c))
         return;
-    json_t *page = es_store_list_streams(d, type, after, limit, live, &e);
-    db_pool_release(app->pool, d);
+    json_t *page = NULL;
+    do /* again on the primary when the standby failed */
+        page = es_store_list_streams(c.d, type, after, limit, live, &e);
+    while (es_reads_after(app->reads, &c, page != NULL, INT64_MAX, 0, true, &e) == ES_AGAIN);
+    es_reads_put(app->reads, &c);
     if (!page)
         goto fail;
     http_reply_json(r, 200, page);

@@ -1,7 +1,14 @@
 /*
- * es_listen.c - LISTEN eskit_log on a dedicated connection; every
- * notification (and every reconnection, which may have missed some) bumps
- * the log watch. See es_listen.h.
+ * es_listen.c - LISTEN eskit_log on a dedicated connection to the primary;
+ * every notification (and every reconnection, which may have missed some)
+ * bumps the log watch. Each notification carries the new log head, and a
+ * reconnection reads it: es_reads learns it (es_reads_known), so that
+ * readers on standbys wait until theirs has replayed that far. After a
+ * failover the connection is lost; it is made again, every
+ * ES_LISTEN_RETRY, until the URL's hosts show a new primary. Meanwhile no
+ * notification can come, though the last commits of the old primary may
+ * still reach a standby: the head that reads see is looked at instead, and
+ * readers are woken when it rises. See es_listen.h.
  */
 #include "es_listen.h"
 
@@ -13,10 +20,13 @@
 #include "log.h"
 #include "timefmt.h"
 
+#define ES_LISTEN_RETRY 0.25 /* seconds between attempts to reach the primary */
+
 struct es_listener {
     pthread_t thread;
     const char *url;
     watch *w;
+    es_reads *reads;
 };
 
 static void *es_listener_main(void *arg)
@@ -30,22 +40,37 @@ static void *es_listener_main(void *arg)
             err_clear(&e);
             if (!d) {
                 uint64_t g = watch_gen(l->w);
-                (void)watch_wait(l->w, g, timefmt_mono() + 1.0);
+                int64_t head = 0;
+                if (es_reads_head(l->reads, &head) && head > es_reads_known_head(l->reads)) {
+                    es_reads_known(l->reads, head);
+                    watch_bump(l->w);
+                }
+                (void)watch_wait(l->w, g, timefmt_mono() + ES_LISTEN_RETRY);
                 continue;
             }
             db_status st = db_listen(d, ES_NOTIFY_CHANNEL);
             if (st == DB_ERR_UNSUPPORTED)
                 break; /* this back end has one process: local wake-ups suffice */
-            if (st != DB_OK) {
+            int64_t head = 0;
+            err he = ERR_INIT;
+            if (st != DB_OK || !es_store_head(d, &head, &he)) {
+                err_clear(&he);
                 db_close(d);
                 d = NULL;
+                uint64_t g = watch_gen(l->w);
+                (void)watch_wait(l->w, g, timefmt_mono() + ES_LISTEN_RETRY);
                 continue;
             }
-            watch_bump(l->w); /* we may have missed notifications while away */
-        }
-        int rc = db_wait_notify(d, 500);
-        if (rc > 0)
+            /* we may have missed notifications while away */
+            es_reads_known(l->reads, head);
             watch_bump(l->w);
+        }
+        int64_t top = 0;
+        int rc = db_wait_notify(d, 500, &top);
+        if (rc > 0) {
+            es_reads_known(l->reads, top);
+            watch_bump(l->w);
+        }
         else if (rc < 0) {
             log_warn("log listener: connection lost; reconnecting");
             db_close(d);
@@ -56,13 +81,14 @@ static void *es_listener_main(void *arg)
     return NULL;
 }
 
-es_listener *es_listener_start(const char *url, watch *w)
+es_listener *es_listener_start(const char *url, watch *w, es_reads *reads)
 {
     es_listener *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
     l->url = url;
     l->w = w;
+    l->reads = reads;
     if (pthread_create(&l->thread, NULL, es_listener_main, l) != 0) {
         free(l);
         return NULL;

@@ -8,6 +8,11 @@
  * that a long read is sent to run alone (es_read_big) rather than hold up
  * the short reads batched after it, or fill memory with a batch of long
  * answers.
+ *
+ * Connections come from es_reads (a standby's when there is one): a batch
+ * on a standby reads the log head in the same pipeline, and one that shows
+ * less than this process acknowledged runs again once the standby caught
+ * up, or on the primary (es_reads_after).
  */
 #include "es_read.h"
 
@@ -30,7 +35,7 @@ struct es_reader {
     pthread_cond_t cv;
     es_read_job *head, *tail;
     bool stopping;
-    db_pool *pool;
+    es_reads *reads;
     atomic_int active; /* reads queued or running, in batches or not */
     /* Per slot: the high 32 bits of a stream id's hash, then the highest
      * version reads of it returned (a hint: a collision only misjudges). */
@@ -75,36 +80,64 @@ static void es_read_fail_all(es_stream_read **q, size_t n, const err *e)
     }
 }
 
-/* Runs a batch on d and remembers how long the streams are. A failed batch
- * whose connection still works runs again one read at a time: one read's
- * failure (a statement time-out, a result too large for memory) aborts the
- * whole pipeline, and must fail that read alone. */
-static void es_read_run_on(es_reader *rd, db *d, es_stream_read **q, size_t n)
+/* Empties the answers of reads that run again. */
+static void es_read_reset(es_stream_read **q, size_t n)
 {
-    err e = ERR_INIT;
-    db_status st = es_store_read_streams(d, q, n, &e);
-    if (st != DB_OK && n > 1 && db_healthy(d)) {
-        log_warn("read: a batch of %zu failed (%s); each read again alone", n, e.message);
-        for (size_t i = 0; i < n; i++)
-            es_read_run_on(rd, d, &q[i], 1);
-    } else if (st != DB_OK) {
-        db_fail(&e, st, "reading a stream");
-        es_read_fail_all(q, n, &e);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            es_read_hint_put(rd, q[i]);
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&q[i]->out);
+        err_clear(&q[i]->e);
+        q[i]->ok = false;
     }
-    err_clear(&e);
 }
 
-/* Runs a batch on a pooled connection, waiting for one if need be. */
+/* Runs a batch on c (which may move to the primary, es_reads_after) and
+ * remembers how long the streams are. A failed batch whose connection still
+ * works runs again one read at a time: one read's failure (a statement
+ * time-out, a result too large for memory) aborts the whole pipeline, and
+ * must fail that read alone. Without `wait` (on an event loop) false when
+ * the batch must run where it may wait (c was handed back, nothing filled);
+ * else true, every read filled. */
+static bool es_read_run_on(es_reader *rd, es_rconn *c, es_stream_read **q, size_t n, bool wait)
+{
+    int64_t floor = es_reads_floor(rd->reads);
+    for (;;) {
+        err e = ERR_INIT;
+        int64_t head = 0;
+        db_status st = es_store_read_streams(c->d, q, n, c->standby ? &head : NULL, &e);
+        es_next next = es_reads_after(rd->reads, c, st == DB_OK, head, floor, wait, &e);
+        if (next == ES_AGAIN || next == ES_LATER) {
+            es_read_reset(q, n);
+            err_clear(&e);
+            if (next == ES_LATER)
+                return false;
+            continue;
+        }
+        if (next == ES_FAILED) {
+            es_read_fail_all(q, n, &e);
+        } else if (st != DB_OK && n > 1 && db_healthy(c->d)) {
+            log_warn("read: a batch of %zu failed (%s); each read again alone", n, e.message);
+            for (size_t i = 0; i < n; i++)
+                (void)es_read_run_on(rd, c, &q[i], 1, true);
+        } else if (st != DB_OK) {
+            db_fail(&e, st, "reading a stream");
+            es_read_fail_all(q, n, &e);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                es_read_hint_put(rd, q[i]);
+        }
+        err_clear(&e);
+        return true;
+    }
+}
+
+/* Runs a batch on a connection for reads, waiting for one if need be. */
 static void es_read_run(es_reader *rd, es_stream_read **q, size_t n)
 {
     err e = ERR_INIT;
-    db *d = db_pool_acquire(rd->pool, &e);
-    if (d) {
-        es_read_run_on(rd, d, q, n);
-        db_pool_release(rd->pool, d);
+    es_rconn c;
+    if (es_reads_get(rd->reads, true, &c, &e) > 0) {
+        (void)es_read_run_on(rd, &c, q, n, true);
+        es_reads_put(rd->reads, &c);
     } else {
         es_read_fail_all(q, n, &e);
     }
@@ -145,12 +178,12 @@ static void *es_reader_main(void *arg)
     return NULL;
 }
 
-es_reader *es_reader_start(db_pool *pool, int threads)
+es_reader *es_reader_start(es_reads *reads, int threads)
 {
     es_reader *rd = calloc(1, sizeof *rd);
     if (!rd)
         return NULL;
-    rd->pool = pool;
+    rd->reads = reads;
     pthread_mutex_init(&rd->mu, NULL);
     pthread_cond_init(&rd->cv, NULL);
     if (threads > ES_READ_MAX_THREADS)
@@ -211,17 +244,20 @@ bool es_read_submit(es_reader *rd, es_read_job *j, err *e)
 
 bool es_read_now(es_reader *rd, es_stream_read *q)
 {
-    if (atomic_load(&rd->active) > 0)
+    es_rconn c;
+    err e = ERR_INIT;
+    if (atomic_load(&rd->active) > 0 || es_reads_get(rd->reads, false, &c, &e) <= 0) {
+        err_clear(&e);
         return false;
-    db *d = db_pool_try_acquire(rd->pool);
-    if (!d)
-        return false;
+    }
     atomic_fetch_add(&rd->active, 1);
     es_read_prepare(q);
-    es_read_run_on(rd, d, &q, 1);
-    db_pool_release(rd->pool, d);
+    bool done = es_read_run_on(rd, &c, &q, 1, false);
+    es_reads_put(rd->reads, &c);
     atomic_fetch_sub(&rd->active, 1);
-    return true;
+    if (!done) /* it must wait for a standby: es_read_submit sets it up again */
+        buf_free(&q->out);
+    return done;
 }
 
 void es_read_wait(es_reader *rd, es_stream_read *q)

@@ -21,6 +21,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "es_reads.h"
 #include "es_store.h"
 
 typedef struct es_reader es_reader;
@@ -34,9 +35,9 @@ typedef struct es_read_job {
     struct es_read_job *next; /* the reader's */
 } es_read_job;
 
-/* Starts `threads` readers taking connections from `pool` (which must
+/* Starts `threads` readers taking connections from `reads` (which must
  * outlive them). NULL on failure. */
-es_reader *es_reader_start(db_pool *pool, int threads) WUR;
+es_reader *es_reader_start(es_reads *reads, int threads) WUR;
 /* Finishes the reads already queued, then stops the threads and frees. */
 void es_reader_stop(es_reader *rd);
 
@@ -49,7 +50,8 @@ bool es_read_submit(es_reader *rd, es_read_job *j, err *e) WUR;
 
 /* When no other read is queued or running (as far as a quick look tells)
  * and a pooled connection is open and free: runs q here and now and returns
- * true. Otherwise false at once: queue it. */
+ * true. Otherwise false at once (also when it would have to wait for a
+ * standby to replay): queue it. */
 bool es_read_now(es_reader *rd, es_stream_read *q) WUR;
 
 /* True when a recent read of the stream says that q asks for many events

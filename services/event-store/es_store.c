@@ -173,28 +173,35 @@ static void es_store_render_stream(es_stream_read *q, const db_res *r)
         err_set(&q->e, ERR_INTERNAL, "response too large");
 }
 
-db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e)
+db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, int64_t *head,
+                                err *e)
 {
     db_param params[ES_STORE_READ_MAX][4];
-    db_step steps[ES_STORE_READ_MAX] = {{0}};
-    db_res *res[ES_STORE_READ_MAX] = {0};
+    db_step steps[ES_STORE_READ_MAX + 1] = {{0}};
+    db_res *res[ES_STORE_READ_MAX] = {0}, *rhead = NULL;
+    size_t k = 0;
     if (n > ES_STORE_READ_MAX) {
         err_set(e, ERR_INTERNAL, "%zu reads in one batch (at most %d)", n, ES_STORE_READ_MAX);
         return DB_ERR_OTHER;
     }
+    if (head)
+        steps[k++] = (db_step){ES_HEAD, NULL, 0, &rhead};
     for (size_t i = 0; i < n; i++) {
         params[i][0] = DB_TEXT(q[i]->id);
         params[i][1] = DB_INT(q[i]->from);
         params[i][2] = DB_INT(q[i]->to);
         params[i][3] = DB_INT(q[i]->limit);
-        steps[i] = (db_step){ES_READ_STREAM, params[i], 4, &res[i]};
+        steps[k++] = (db_step){ES_READ_STREAM, params[i], 4, &res[i]};
     }
-    db_status st = db_pipeline(d, steps, n, e);
+    db_status st = db_pipeline(d, steps, k, e);
+    if (st == DB_OK && head)
+        *head = db_res_rows(rhead) ? db_res_int(rhead, 0, 0) : 0;
     for (size_t i = 0; i < n; i++) {
         if (st == DB_OK)
             es_store_render_stream(q[i], res[i]);
         db_res_free(res[i]);
     }
+    db_res_free(rhead);
     return st;
 }
 

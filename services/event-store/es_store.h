@@ -61,9 +61,11 @@ typedef struct es_stream_read {
 
 /* Runs n reads (at most ES_STORE_READ_MAX) as one pipeline (one round
  * trip) and fills each. Not DB_OK (e set) when the batch as a whole failed:
- * then no read is filled. */
+ * then no read is filled. With `head` not NULL, the pipeline first reads
+ * the log head into it (what a standby had replayed: es_reads.h). */
 #define ES_STORE_READ_MAX 32
-db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, err *e) WUR;
+db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, int64_t *head,
+                                err *e) WUR;
 
 /* One stream as a new JSON object; NULL with e = not_found when unknown. */
 json_t *es_store_get_stream(db *d, const char *id, err *e) WUR;

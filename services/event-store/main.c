@@ -3,12 +3,13 @@
  * application log over HTTP (SPEC §3).
  *
  * Reads like a script: configuration, logging, storage (a pool for readers,
- * one committer thread for writers, a listener for other replicas'
- * commits), metrics, the HTTP server; then wait for SIGTERM/SIGINT and stop
- * in reverse order.
+ * the standbys' pool when ESKIT_DATABASE_READ_URL is set, one committer
+ * thread for writers, a listener for other replicas' commits), metrics, the
+ * HTTP server; then wait for SIGTERM/SIGINT and stop in reverse order.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "db.h"
@@ -23,13 +24,21 @@
 
 static service_common es_common;
 static const char *es_db_url;
+static const char *es_read_url;
 static int64_t es_pool_size;
 static int64_t es_http_loops;
 
 static const config_var es_config[] = {
     SERVICE_COMMON_VARS(es_common, "127.0.0.1:8080"),
     {"ESKIT_DATABASE_URL", CONFIG_STRING, "sqlite:data/event-store.db",
-     "postgres://... or postgresql://... (libpq), or sqlite:PATH", 0, 0, NULL, &es_db_url},
+     "postgres://... or postgresql://... (libpq; several hosts: the one that takes writes "
+     "is used), or sqlite:PATH",
+     0, 0, NULL, &es_db_url},
+    {"ESKIT_DATABASE_READ_URL", CONFIG_STRING, NULL,
+     "postgresql://... of hot standbys for reads (stream reads, log reads, long polls, SSE, "
+     "stream listings), e.g. with target_session_attrs=prefer-standby; unset: reads use "
+     "ESKIT_DATABASE_URL",
+     0, 0, NULL, &es_read_url},
     {"ESKIT_DB_POOL_SIZE", CONFIG_INT, "16", "database connections for readers", 1, 512, NULL,
      &es_pool_size},
     {"ESKIT_HTTP_LOOPS", CONFIG_INT, "4",
@@ -78,6 +87,12 @@ int main(int argc, char **argv)
     service_log_init("event-store", &es_common);
     if (!service_db_url_check(es_db_url))
         return 2;
+    if (es_read_url && strncmp(es_read_url, "postgres://", 11) != 0 &&
+        strncmp(es_read_url, "postgresql://", 13) != 0) {
+        log_error("ESKIT_DATABASE_READ_URL must be a postgres:// or postgresql:// URL of hot "
+                  "standbys");
+        return 2;
+    }
 
     /* 1. metrics */
     app.metrics = metrics_new();
@@ -101,9 +116,12 @@ int main(int argc, char **argv)
     app.pool = db_pool_new(es_db_url, &es_db_spec, (int)es_pool_size);
     if (!app.log_watch || !app.pool)
         goto out;
-    app.committer = es_committer_start(es_db_url, app.log_watch, m_groups);
-    app.reader = es_reader_start(app.pool, ES_READERS);
-    listener = es_listener_start(es_db_url, app.log_watch);
+    app.reads = es_reads_new(app.pool, es_read_url, (int)es_pool_size, app.metrics);
+    if (!app.reads)
+        goto out;
+    app.committer = es_committer_start(es_db_url, app.log_watch, app.reads, m_groups);
+    app.reader = es_reader_start(app.reads, ES_READERS);
+    listener = es_listener_start(es_db_url, app.log_watch, app.reads);
     if (!app.committer || !app.reader || !listener)
         goto out;
 
@@ -118,8 +136,9 @@ int main(int argc, char **argv)
                                 app.metrics);
     if (!server)
         goto out;
-    log_info("listening on %s (database %s)", es_common.listen,
-             es_db_url[0] == 's' ? es_db_url : "postgresql");
+    log_info("listening on %s (database %s%s)", es_common.listen,
+             es_db_url[0] == 's' ? es_db_url : "postgresql",
+             es_read_url ? ", reads on standbys" : "");
     service_db_warm(app.pool);
 
     (void)service_signals_wait();
@@ -138,6 +157,7 @@ out:
     es_listener_stop(listener);
     es_committer_stop(app.committer);
     es_reader_stop(app.reader);
+    es_reads_free(app.reads);
     db_pool_free(app.pool);
     metrics_free(app.metrics);
     watch_free(app.log_watch);

@@ -28,9 +28,14 @@
 // serviceName is a headless Service.
 //
 // The renderer implements exactly the kustomization fields this project uses
-// (resources, namespace, images) with kustomize's semantics, and refuses any
-// other field rather than ignore it. When a kustomize binary is around, the
-// tests also compare its rendering with this one.
+// (resources, namespace, images, patches) with kustomize's semantics, and
+// refuses any other field rather than ignore it. Of patches it knows two
+// kinds, from a file (`path`): a JSON 6902 patch (a list of add / replace /
+// remove operations) on the objects named by `target` (kind, name), and a
+// strategic-merge patch (an object naming its target by kind and name) that
+// is `$patch: delete` or merges mappings only (lists there have merge keys
+// this renderer does not know: use a JSON 6902 patch). When a kustomize
+// binary is around, the tests also compare its rendering with this one.
 
 import { readFileSync, existsSync, statSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -434,7 +439,123 @@ function checkReferences(items) {
 
 // --- the kustomization renderer -----------------------------------------------------
 
-const KUSTOMIZATION_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "images"]);
+const KUSTOMIZATION_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "images", "patches"]);
+
+// --- patches (kustomize `patches:` entries with a `path`) ------------------------------
+
+// RFC 6901 pointer -> tokens.
+function pointerTokens(ptr) {
+  if (ptr === "") return [];
+  if (!ptr.startsWith("/")) return null;
+  return ptr.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+// Applies one RFC 6902 operation (add, replace, remove) to obj; returns an
+// error message or null.
+function applyJsonOp(obj, op) {
+  if (!op || typeof op !== "object" || !["add", "replace", "remove"].includes(op.op))
+    return `operation ${JSON.stringify(op)}: only add, replace and remove are supported`;
+  const toks = pointerTokens(op.path);
+  if (!toks || toks.length === 0) return `operation ${op.op}: bad path ${JSON.stringify(op.path)}`;
+  let node = obj;
+  for (const t of toks.slice(0, -1)) {
+    node = Array.isArray(node) ? node[Number(t)] : node && node[t];
+    if (node === undefined || node === null || typeof node !== "object") return `path ${op.path} does not exist`;
+  }
+  const last = toks[toks.length - 1];
+  if (Array.isArray(node)) {
+    const i = last === "-" ? node.length : Number(last);
+    if (!Number.isInteger(i) || i < 0 || i > node.length || (op.op !== "add" && i >= node.length))
+      return `path ${op.path}: no such index`;
+    if (op.op === "add") node.splice(i, 0, structuredClone(op.value));
+    else if (op.op === "replace") node[i] = structuredClone(op.value);
+    else node.splice(i, 1);
+    return null;
+  }
+  if (op.op !== "add" && !Object.prototype.hasOwnProperty.call(node, last)) return `path ${op.path} does not exist`;
+  if (op.op === "remove") delete node[last];
+  else node[last] = structuredClone(op.value);
+  return null;
+}
+
+// Merges a strategic-merge patch of mappings into obj (null deletes a key).
+function mergeMaps(obj, patch, where, at) {
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith("$")) {
+      problem(where, `${at}/${k}: strategic-merge directives other than a top-level $patch: delete are not supported`);
+    } else if (Array.isArray(v)) {
+      problem(where, `${at}/${k}: lists in a strategic-merge patch are not supported (use a JSON 6902 patch)`);
+    } else if (v === null) {
+      delete obj[k];
+    } else if (typeof v === "object") {
+      if (typeof obj[k] !== "object" || obj[k] === null || Array.isArray(obj[k])) obj[k] = {};
+      mergeMaps(obj[k], v, where, `${at}/${k}`);
+    } else {
+      obj[k] = v;
+    }
+  }
+}
+
+// Applies the kustomization's patches to the rendered items (in place; a
+// deleted object is removed). `dir` is the kustomization's directory.
+function applyPatches(items, patches, dir, kfile) {
+  if (!Array.isArray(patches)) {
+    problem(kfile, "patches: a list is required");
+    return items;
+  }
+  for (const pt of patches) {
+    if (!pt || typeof pt.path !== "string" || Object.keys(pt).some((f) => !["path", "target"].includes(f))) {
+      problem(kfile, `patches: ${JSON.stringify(pt)}: only {path, target} entries are supported`);
+      continue;
+    }
+    const file = path.resolve(dir, pt.path);
+    const docs = loadYamlFile(file);
+    if (docs.length !== 1) {
+      problem(file, "a patch file must hold exactly one document");
+      continue;
+    }
+    const patch = docs[0].obj;
+    const where = docs[0].where;
+    if (Array.isArray(patch)) {
+      const t = pt.target || {};
+      if (typeof t.kind !== "string" || typeof t.name !== "string" ||
+          Object.keys(t).some((f) => !["kind", "name"].includes(f))) {
+        problem(kfile, `patches: ${pt.path}: a JSON 6902 patch needs a target {kind, name}`);
+        continue;
+      }
+      const hits = items.filter((i) => i.obj && i.obj.kind === t.kind && i.obj.metadata && i.obj.metadata.name === t.name);
+      if (!hits.length) problem(kfile, `patches: ${pt.path}: no ${t.kind} "${t.name}" to patch`);
+      for (const h of hits)
+        for (const op of patch) {
+          const err = applyJsonOp(h.obj, op);
+          if (err) problem(where, `${t.kind}/${t.name}: ${err}`);
+        }
+      continue;
+    }
+    if (pt.target !== undefined) {
+      problem(kfile, `patches: ${pt.path}: a strategic-merge patch names its target itself (no target:)`);
+      continue;
+    }
+    if (!patch || typeof patch !== "object" || typeof patch.kind !== "string" || !patch.metadata ||
+        typeof patch.metadata.name !== "string") {
+      problem(where, "a strategic-merge patch needs kind and metadata.name");
+      continue;
+    }
+    const match = (i) => i.obj && i.obj.kind === patch.kind && i.obj.metadata && i.obj.metadata.name === patch.metadata.name &&
+      (patch.apiVersion === undefined || i.obj.apiVersion === patch.apiVersion);
+    if (!items.some(match)) {
+      problem(kfile, `patches: ${pt.path}: no ${patch.kind} "${patch.metadata.name}" to patch`);
+      continue;
+    }
+    if (patch.$patch === "delete") {
+      items = items.filter((i) => !match(i));
+      continue;
+    }
+    const { apiVersion, kind, ...rest } = patch; // eslint-disable-line no-unused-vars
+    for (const i of items.filter(match)) mergeMaps(i.obj, rest, where, "");
+  }
+  return items;
+}
 
 // "name[:tag][@digest]" -> {name, tag, digest}; a ':' inside a registry host:port
 // is not a tag.
@@ -544,6 +665,7 @@ function renderKustomization(dir, sources, depth = 0) {
       out.push(item);
     }
   }
+  if (k.patches !== undefined) out = applyPatches(out, k.patches, dir, kfile);
   for (const { obj } of out) {
     if (!obj || typeof obj !== "object" || !obj.metadata) continue;
     if (typeof k.namespace === "string") applyNamespace(obj, k.namespace);

@@ -35,6 +35,8 @@ enum {
     S_KILL,
     S_DROP,
     S_UNMIGRATE,
+    S_SLEEP,
+    S_READ_ONLY,
     S_N
 };
 
@@ -65,6 +67,8 @@ static const char *const stmt_fmt[S_N] = {
     [S_KILL] = "SELECT pg_terminate_backend($1) -- %s",
     [S_DROP] = "DROP TABLE IF EXISTS %s",
     [S_UNMIGRATE] = "DELETE FROM eskit_schema_migrations WHERE service = $1 -- %s",
+    [S_SLEEP] = "SELECT pg_sleep(0.5) -- %s",
+    [S_READ_ONLY] = "SELECT set_config('default_transaction_read_only', 'on', false) -- %s",
 };
 
 static void fmt(char *dst, size_t n, const char *f, const char *arg)
@@ -451,7 +455,7 @@ Test(db_sqlite, listen_unsupported)
 {
     db *d = open_ok();
     cr_assert_eq(db_listen(d, "c"), DB_ERR_UNSUPPORTED);
-    cr_assert_eq(db_wait_notify(d, 10), -1);
+    cr_assert_eq(db_wait_notify(d, 10, NULL), -1);
     cr_assert(db_healthy(d));
     db_close(d);
 }
@@ -664,23 +668,28 @@ Test(db_pg, listen_notify)
 
     const char *ch = channel;
     db_param p[2] = {DB_TEXT(ch), DB_TEXT("x")};
-    /* two in one transaction: they arrive together, at its commit */
+    db_param p41[2] = {DB_TEXT(ch), DB_TEXT("41")}, p7[2] = {DB_TEXT(ch), DB_TEXT("7")};
+    /* three in one transaction: they arrive together, at its commit; the
+     * largest integer payload is reported */
     cr_assert_eq(db_begin(b, true), DB_OK);
+    cr_assert_eq(db_exec(b, S_NOTIFY, p41, 2, NULL, NULL), DB_OK);
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
-    cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
+    cr_assert_eq(db_exec(b, S_NOTIFY, p7, 2, NULL, NULL), DB_OK);
     cr_assert_eq(db_commit(b), DB_OK);
-    cr_assert_eq(db_wait_notify(a, 5000), 1);
+    int64_t top = 3;
+    cr_assert_eq(db_wait_notify(a, 5000, &top), 1);
+    cr_assert_eq(top, 41);
 
-    /* both were consumed: nothing more arrives */
+    /* all were consumed: nothing more arrives */
     int64_t t0 = now_ms();
-    cr_assert_eq(db_wait_notify(a, 300), 0);
+    cr_assert_eq(db_wait_notify(a, 300, NULL), 0);
     cr_assert_geq(now_ms() - t0, 250);
 
     /* one that arrives while the listener is busy running statements */
     cr_assert_eq(db_exec(b, S_NOTIFY, p, 2, NULL, NULL), DB_OK);
     usleep(100 * 1000);
     cr_assert_eq(count_rows(a), 2);
-    cr_assert_eq(db_wait_notify(a, 0), 1);
+    cr_assert_eq(db_wait_notify(a, 0, NULL), 1);
     cr_assert(db_healthy(a));
     db_close(b);
     db_close(a);
@@ -729,6 +738,88 @@ Test(db_pg, terminated_connection)
     cr_assert_eq(count_rows(b), 2);
     db_pool_release(pool, b);
     db_pool_free(pool);
+    err_clear(&e);
+}
+
+Test(db_pg, idle_connection_found_broken_before_use)
+{
+    NEED_PG();
+    db_pool *pool = db_pool_new(T.url, &T.spec, 1);
+    cr_assert_not_null(pool);
+    err e = ERR_INIT;
+    db *a = db_pool_acquire(pool, &e);
+    cr_assert_not_null(a, "%s", e.message);
+    db_res *r = NULL;
+    cr_assert_eq(db_exec(a, S_PID, NULL, 0, &r, NULL), DB_OK);
+    db_param pid = DB_INT(db_res_int(r, 0, 0));
+    db_res_free(r);
+    db_pool_release(pool, a); /* idle in the pool when its server goes */
+
+    db *killer = open_ok();
+    cr_assert_eq(db_exec(killer, S_KILL, &pid, 1, NULL, NULL), DB_OK);
+    db_close(killer);
+    usleep(200 * 1000);
+
+    /* the pool hands out a working connection: the dead one was seen */
+    cr_assert_null(db_pool_try_acquire(pool));
+    db *b = db_pool_acquire(pool, &e);
+    cr_assert_not_null(b, "%s", e.message);
+    cr_assert_eq(db_exec(b, S_COUNT, NULL, 0, NULL, &e), DB_OK, "%s", e.message);
+    db_pool_release(pool, b);
+    db_pool_free(pool);
+    err_clear(&e);
+}
+
+Test(db_pg, read_only_server_is_unavailable)
+{
+    NEED_PG();
+    db *d = open_ok();
+    cr_assert_eq(db_exec(d, S_READ_ONLY, NULL, 0, NULL, NULL), DB_OK);
+    err e = ERR_INIT;
+    /* a write refused as read-only (25006): another connection may find
+     * the primary, this one will not */
+    cr_assert_eq(insert(d, 5, "ro", DB_NULLP, &e), DB_ERR_UNAVAILABLE);
+    cr_assert_eq(e.code, ERR_UNAVAILABLE, "%s", e.message);
+    cr_assert_not(db_healthy(d));
+    db_close(d);
+    err_clear(&e);
+}
+
+Test(db_pg, reads_connection_bounds_statements)
+{
+    NEED_PG();
+    db_close(open_ok()); /* the table exists */
+    /* reads only: no migrations (one that would fail is not run) */
+    db_migration bad[2] = {{1, "INSERT INTO no_such_table_eskit VALUES (1)"}, {0, NULL}};
+    db_spec spec = T.spec;
+    spec.name = "eskit-reads-test";
+    spec.pg_migrations = bad;
+    db_opts o = {.reads = true, .timeout_ms = 100};
+    err e = ERR_INIT;
+    db *d = db_open_opts(T.url, &spec, &o, &e);
+    cr_assert_not_null(d, "%s", e.message);
+    cr_assert_eq(count_rows(d), 2);
+    /* a statement with no answer in time fails, and the connection goes */
+    int64_t t0 = now_ms();
+    cr_assert_eq(db_exec(d, S_SLEEP, NULL, 0, NULL, &e), DB_ERR_UNAVAILABLE);
+    cr_assert_lt(now_ms() - t0, 400);
+    cr_assert(strstr(e.message, "no answer within 100 ms"), "%s", e.message);
+    cr_assert_not(db_healthy(d));
+    db_close(d);
+    err_clear(&e);
+
+    /* the same in a pipeline */
+    d = db_open_opts(T.url, &spec, &o, &e);
+    cr_assert_not_null(d, "%s", e.message);
+    db_res *r1 = NULL, *r2 = NULL;
+    db_step steps[] = {{S_COUNT, NULL, 0, &r1}, {S_SLEEP, NULL, 0, &r2}};
+    t0 = now_ms();
+    cr_assert_eq(db_pipeline(d, steps, 2, &e), DB_ERR_UNAVAILABLE);
+    cr_assert_lt(now_ms() - t0, 400);
+    cr_assert_not(db_healthy(d));
+    db_res_free(r1);
+    db_res_free(r2);
+    db_close(d);
     err_clear(&e);
 }
 
