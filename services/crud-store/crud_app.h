@@ -16,12 +16,14 @@
 
 typedef struct crud_types crud_types;
 typedef struct crud_sync crud_sync;
+typedef struct crud_index crud_index;
 
 typedef struct crud_app {
     http_client *es;    /* the event store; shared, thread-safe, keep-alive */
     crud_cache *cache;  /* newest known state per stream id */
     crud_sync *sync;    /* catches the cache up with the log before reads */
     crud_types *types;  /* compiled JSON Schemas per entity type */
+    crud_index *index;  /* the query index, in the store's own database */
     metrics *metrics;
     metrics_family *m_cache_hits;   /* eskit_crud_cache_hits_total */
     metrics_family *m_cache_misses; /* eskit_crud_cache_misses_total */
@@ -46,6 +48,7 @@ void crud_http_put(http_req *r);
 void crud_http_patch(http_req *r);
 void crud_http_delete(http_req *r);
 void crud_http_history(http_req *r);
+void crud_http_find(http_req *r);
 void crud_http_types_create(http_req *r);
 void crud_http_types_list(http_req *r);
 void crud_http_types_get(http_req *r);

@@ -1,0 +1,623 @@
+/*
+ * crud_index.c - the query index (see crud_index.h): its statements, the
+ * batch that applies log entries to rows under a compare-and-set of the
+ * offset, the catch-up loop shared by the follower thread and the read
+ * barrier, and the reads of queries and time travel.
+ *
+ * One mutex serialises appliers inside the process (the follower thread and
+ * queries that find the index behind); across processes sharing one
+ * PostgreSQL index, the compare-and-set of the offset inside the batch's
+ * transaction does: on PostgreSQL a second writer waits for the row lock of
+ * crud_index_state and then finds the offset moved, on SQLite writers are
+ * serialised by the database lock.
+ */
+#include "crud_index.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crud_es.h"
+#include "crud_types.h"
+#include "db.h"
+#include "jsonx.h"
+#include "log.h"
+#include "mpatch.h"
+#include "timefmt.h"
+#include "validate.h"
+
+enum {
+    IX_OFFSET,
+    IX_CAS,
+    IX_CURRENT,
+    IX_CLOSE,
+    IX_INSERT,
+    IX_RESET_DOCS,
+    IX_RESET_OFFSET,
+    IX_ERASE,
+    IX_AT_TIME,
+    IX_GET_AT,
+    IX_SCAN_AT,
+    IX_STMT_COUNT
+};
+
+#define IX_ROW_COLS "doc_id, version, created_log_id, deleted, "
+#define IX_AT(n) "valid_from_log_id <= $" #n " AND (valid_to_log_id IS NULL OR valid_to_log_id > $" #n ")"
+
+static const db_stmt ix_stmts[IX_STMT_COUNT] = {
+    [IX_OFFSET] = {"SELECT log_offset FROM crud_index_state WHERE id = 1", NULL},
+    [IX_CAS] = {"UPDATE crud_index_state SET log_offset = $2 WHERE id = 1 AND log_offset = $1 "
+                "RETURNING log_offset",
+                NULL},
+    [IX_CURRENT] = {"SELECT entity_type, version, created_log_id, deleted, payload::text FROM "
+                    "crud_docs WHERE doc_id = $1 AND valid_to_log_id IS NULL",
+                    "SELECT entity_type, version, created_log_id, deleted, payload FROM "
+                    "crud_docs WHERE doc_id = $1 AND valid_to_log_id IS NULL"},
+    [IX_CLOSE] = {"UPDATE crud_docs SET valid_to_log_id = $2, valid_to_recorded_at = $3 WHERE "
+                  "doc_id = $1 AND valid_to_log_id IS NULL",
+                  NULL},
+    [IX_INSERT] = {"INSERT INTO crud_docs (entity_type, doc_id, version, created_log_id, "
+                   "valid_from_log_id, valid_from_recorded_at, deleted, payload) VALUES ($1, $2, "
+                   "$3, $4, $5, $6, $7, $8::json)",
+                   "INSERT INTO crud_docs (entity_type, doc_id, version, created_log_id, "
+                   "valid_from_log_id, valid_from_recorded_at, deleted, payload) VALUES ($1, $2, "
+                   "$3, $4, $5, $6, $7, $8)"},
+    [IX_RESET_DOCS] = {"DELETE FROM crud_docs", NULL},
+    [IX_RESET_OFFSET] = {"UPDATE crud_index_state SET log_offset = 0 WHERE id = 1", NULL},
+    [IX_ERASE] = {"DELETE FROM crud_docs WHERE doc_id = $1", NULL},
+    [IX_AT_TIME] = {"SELECT COALESCE(MAX(valid_from_log_id), 0) FROM crud_docs WHERE "
+                    "valid_from_recorded_at <= $1",
+                    NULL},
+    [IX_GET_AT] = {"SELECT " IX_ROW_COLS "payload::text FROM crud_docs WHERE entity_type = $1 "
+                   "AND doc_id = $2 AND " IX_AT(3),
+                   "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE entity_type = $1 AND "
+                   "doc_id = $2 AND " IX_AT(3)},
+    [IX_SCAN_AT] = {"SELECT " IX_ROW_COLS "payload::text FROM crud_docs WHERE entity_type = $1 "
+                    "AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
+                    " ORDER BY created_log_id LIMIT $4",
+                    "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE entity_type = $1 AND "
+                    "deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
+                    " ORDER BY created_log_id LIMIT $4"},
+};
+
+extern const db_migration schema_pg[];
+extern const db_migration schema_sqlite[];
+
+static const db_spec ix_db_spec = {
+    .name = "eskit-crud-store",
+    .stmts = ix_stmts,
+    .nstmts = IX_STMT_COUNT,
+    .pg_migrations = schema_pg,
+    .sqlite_migrations = schema_sqlite,
+};
+
+#define IX_POOL 8
+#define IX_FOLLOW_WAIT_S 2
+#define IX_RETRY_MS 500
+
+struct crud_index {
+    db_pool *pool;
+    http_client *es;
+    pthread_mutex_t apply_mu; /* one applier at a time in this process */
+    pthread_mutex_t mu;       /* guards the fields below */
+    pthread_cond_t cv;
+    bool stop;
+    bool rebuild;             /* empty the index before the next catch-up */
+    int64_t known;            /* the offset last seen in the database */
+    pthread_t follower;
+    bool follower_started;
+};
+
+/* --- applying the log ---------------------------------------------------- */
+
+/* The current row of a document, read inside the batch's transaction. */
+typedef struct ix_current {
+    bool found;
+    char type[VALIDATE_TYPE_MAX + 1];
+    int64_t created;
+    bool deleted;
+    json_t *payload;
+} ix_current;
+
+static db_status ix_read_current(db *d, const char *id, ix_current *c, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(id)};
+    memset(c, 0, sizeof *c);
+    db_status st = db_exec(d, IX_CURRENT, p, 1, &r, e);
+    if (st != DB_OK)
+        goto done;
+    if (db_res_rows(r) == 0)
+        goto done;
+    const char *type = db_res_text(r, 0, 0);
+    const char *text = db_res_text(r, 0, 4);
+    if (!type || strlen(type) > VALIDATE_TYPE_MAX || !text) {
+        err_set(e, ERR_INTERNAL, "a malformed row in the query index");
+        st = DB_ERR_OTHER;
+        goto done;
+    }
+    memcpy(c->type, type, strlen(type) + 1);
+    c->created = db_res_int(r, 0, 2);
+    c->deleted = db_res_int(r, 0, 3) != 0;
+    c->payload = jsonx_parse(text, strlen(text), e);
+    if (!c->payload) {
+        st = DB_ERR_OTHER;
+        goto done;
+    }
+    c->found = true;
+done:
+    db_res_free(r);
+    return st;
+}
+
+/* Splits "T.Name" into T (into type) and the name; false when the event
+ * is not one the index applies. */
+static const char *ix_event_name(const char *event_type, char type[VALIDATE_TYPE_MAX + 1])
+{
+    const char *dot = event_type ? strrchr(event_type, '.') : NULL;
+    if (!dot || dot == event_type || (size_t)(dot - event_type) > VALIDATE_TYPE_MAX)
+        return NULL;
+    memcpy(type, event_type, (size_t)(dot - event_type));
+    type[dot - event_type] = '\0';
+    if (strncmp(type, CRUD_TYPES_RESERVED, strlen(CRUD_TYPES_RESERVED)) == 0 ||
+        !validate_entity_type(type))
+        return NULL;
+    const char *name = dot + 1;
+    if (strcmp(name, "Created") && strcmp(name, "Updated") && strcmp(name, "Deleted"))
+        return NULL;
+    return name;
+}
+
+/* Applies one log entry (inside the batch's transaction). Entries the index
+ * does not hold are skipped: DB_OK. */
+static db_status ix_apply_entry(db *d, int64_t log_id, const json_t *ev, err *e)
+{
+    char type[VALIDATE_TYPE_MAX + 1];
+    ix_current cur = {0};
+    json_t *doc = NULL;
+    char *text = NULL;
+    db_status st = DB_OK;
+    const char *name = ix_event_name(json_string_value(json_object_get(ev, "event_type")), type);
+    const json_t *orig = json_object_get(ev, "originator");
+    const char *id = json_string_value(json_object_get(orig, "id"));
+    const json_t *jv = json_object_get(orig, "version");
+    const json_t *payload = json_object_get(ev, "payload");
+    int64_t recorded = 0;
+    bool deleted = false;
+    if (!name || !id || !json_is_integer(jv))
+        return DB_OK;
+    const char *rec = json_string_value(json_object_get(ev, "recorded_at"));
+    if (!rec || !timefmt_parse(rec, &recorded))
+        recorded = 0;
+    st = ix_read_current(d, id, &cur, e);
+    if (st != DB_OK)
+        goto done;
+    if (cur.found && strcmp(cur.type, type) != 0)
+        goto done; /* an event of another type in the stream: the replay skips it */
+    if (strcmp(name, "Created") == 0) {
+        if (!json_is_object(payload))
+            goto done;
+        doc = json_incref((json_t *)payload);
+    } else {
+        if (!cur.found || cur.deleted)
+            goto done;
+        if (strcmp(name, "Updated") == 0) {
+            doc = mpatch_apply(cur.payload, payload);
+            if (!json_is_object(doc))
+                goto done;
+        } else {
+            doc = json_incref(cur.payload);
+            deleted = true;
+        }
+    }
+    text = jsonx_dump(doc);
+    if (!text) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        st = DB_ERR_OTHER;
+        goto done;
+    }
+    if (cur.found) {
+        db_param cp[] = {DB_TEXT(id), DB_INT(log_id), DB_INT(recorded)};
+        st = db_exec(d, IX_CLOSE, cp, 3, NULL, e);
+        if (st != DB_OK)
+            goto done;
+    }
+    db_param ip[] = {DB_TEXT(type),   DB_TEXT(id),       DB_INT(json_integer_value(jv)),
+                     DB_INT(cur.found ? cur.created : log_id), DB_INT(log_id),
+                     DB_INT(recorded), DB_INT(deleted ? 1 : 0), DB_TEXT(text)};
+    st = db_exec(d, IX_INSERT, ip, 8, NULL, e);
+done:
+    free(text);
+    json_decref(doc);
+    json_decref(cur.payload);
+    return st;
+}
+
+/* One page of the log, applied in one transaction whose compare-and-set
+ * moves the offset from `from` to `to`. *lost: another applier moved it
+ * first (nothing written here). */
+static db_status ix_apply_page(db *d, int64_t from, int64_t to, const json_t *results,
+                               bool *lost, err *e)
+{
+    db_res *r = NULL;
+    *lost = false;
+    db_status st = db_begin(d, true);
+    if (st != DB_OK) {
+        err_set(e, ERR_UNAVAILABLE, "the query index's database is unavailable");
+        return st;
+    }
+    db_param p[] = {DB_INT(from), DB_INT(to)};
+    st = db_exec(d, IX_CAS, p, 2, &r, e);
+    if (st != DB_OK)
+        goto fail;
+    if (db_res_rows(r) == 0) {
+        *lost = true;
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size(results); i++) {
+        const json_t *entry = json_array_get(results, i);
+        const json_t *jid = json_object_get(entry, "id");
+        if (!json_is_integer(jid))
+            continue;
+        st = ix_apply_entry(d, json_integer_value(jid), json_object_get(entry, "event"), e);
+        if (st != DB_OK)
+            goto fail;
+    }
+    db_res_free(r);
+    st = db_commit(d);
+    if (st != DB_OK)
+        err_set(e, ERR_UNAVAILABLE, "the query index's commit failed");
+    return st;
+fail:
+    db_res_free(r);
+    db_rollback(d);
+    return st;
+}
+
+static db_status ix_read_offset(db *d, int64_t *offset, err *e)
+{
+    db_res *r = NULL;
+    db_status st = db_exec(d, IX_OFFSET, NULL, 0, &r, e);
+    if (st == DB_OK) {
+        if (db_res_rows(r) == 1) {
+            *offset = db_res_int(r, 0, 0);
+        } else {
+            err_set(e, ERR_INTERNAL, "the query index has no offset row");
+            st = DB_ERR_OTHER;
+        }
+    }
+    db_res_free(r);
+    return st;
+}
+
+/* Empties the index: offset 0, no rows, in one transaction. */
+static db_status ix_reset(db *d, err *e)
+{
+    db_status st = db_begin(d, true);
+    if (st == DB_OK)
+        st = db_exec(d, IX_RESET_DOCS, NULL, 0, NULL, e);
+    if (st == DB_OK)
+        st = db_exec(d, IX_RESET_OFFSET, NULL, 0, NULL, e);
+    if (st == DB_OK)
+        return db_commit(d);
+    db_rollback(d);
+    return st;
+}
+
+static void ix_set_known(crud_index *ix, int64_t offset)
+{
+    pthread_mutex_lock(&ix->mu);
+    ix->known = offset;
+    pthread_mutex_unlock(&ix->mu);
+}
+
+/*
+ * Applies the log until the index holds every entry up to `target` (or the
+ * log's head, when that is lower), and sets *offset to the offset reached.
+ * Holds apply_mu throughout. False with e set on a failure.
+ */
+static bool ix_catch_up(crud_index *ix, int64_t target, int64_t *offset, err *e)
+{
+    db *d = NULL;
+    json_t *page = NULL;
+    bool ok = false;
+    db_status st;
+    pthread_mutex_lock(&ix->apply_mu);
+    d = db_pool_acquire(ix->pool, e);
+    if (!d)
+        goto done;
+    pthread_mutex_lock(&ix->mu);
+    bool rebuild = ix->rebuild;
+    pthread_mutex_unlock(&ix->mu);
+    if (rebuild) {
+        if ((st = ix_reset(d, e)) != DB_OK) {
+            db_fail(e, st, "emptying the query index");
+            goto done;
+        }
+        log_info("query index emptied: it is rebuilt from the log");
+        pthread_mutex_lock(&ix->mu);
+        ix->rebuild = false;
+        pthread_mutex_unlock(&ix->mu);
+    }
+    for (;;) {
+        int64_t off = 0;
+        if ((st = ix_read_offset(d, &off, e)) != DB_OK) {
+            db_fail(e, st, "reading the query index's offset");
+            goto done;
+        }
+        *offset = off;
+        ix_set_known(ix, off);
+        if (off >= target)
+            break;
+        json_decref(page);
+        page = NULL;
+        if (!crud_es_log_events(ix->es, off + 1, CRUD_INDEX_BATCH, 0, true, &page, e))
+            goto done;
+        int64_t head = json_integer_value(json_object_get(page, "head_id"));
+        int64_t next = json_integer_value(json_object_get(page, "next_from_id"));
+        if (head < off) {
+            log_warn("the event store's log head went back from %lld to %lld (a new "
+                     "database?): the query index is rebuilt", (long long)off, (long long)head);
+            if ((st = ix_reset(d, e)) != DB_OK) {
+                db_fail(e, st, "emptying the query index");
+                goto done;
+            }
+            continue;
+        }
+        if (target > head)
+            target = head;
+        if (next - 1 <= off)
+            break; /* nothing more to read (target already reached) */
+        bool lost = false;
+        st = ix_apply_page(d, off, next - 1, json_object_get(page, "results"), &lost, e);
+        if (st != DB_OK) {
+            db_fail(e, st, "applying the log to the query index");
+            goto done;
+        }
+    }
+    ok = true;
+done:
+    json_decref(page);
+    if (d)
+        db_pool_release(ix->pool, d);
+    pthread_mutex_unlock(&ix->apply_mu);
+    return ok;
+}
+
+bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
+{
+    json_t *page = NULL;
+    pthread_mutex_lock(&ix->mu);
+    int64_t known = ix->known;
+    pthread_mutex_unlock(&ix->mu);
+    if (!crud_es_log_events(ix->es, known + 1, 1, 0, false, &page, e))
+        return false;
+    int64_t head = json_integer_value(json_object_get(page, "head_id"));
+    json_decref(page);
+    return ix_catch_up(ix, head, offset, e);
+}
+
+/* --- the follower thread -------------------------------------------------- */
+
+/* Sleeps ms or until the index stops; true when it stops. */
+static bool ix_pause(crud_index *ix, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ix->mu);
+    if (!ix->stop)
+        pthread_cond_timedwait(&ix->cv, &ix->mu, &ts);
+    bool stop = ix->stop;
+    pthread_mutex_unlock(&ix->mu);
+    return stop;
+}
+
+/* Long-polls the log from the known offset and catches up whenever the head
+ * moved; on a failure waits and tries again. */
+static void *ix_follow(void *arg)
+{
+    crud_index *ix = arg;
+    bool failing = false;
+    for (;;) {
+        err e = ERR_INIT;
+        json_t *page = NULL;
+        int64_t offset = 0;
+        pthread_mutex_lock(&ix->mu);
+        bool stop = ix->stop;
+        int64_t known = ix->known;
+        bool rebuild = ix->rebuild;
+        pthread_mutex_unlock(&ix->mu);
+        if (stop)
+            break;
+        bool ok = crud_es_log_events(ix->es, known + 1, 1, rebuild ? 0 : IX_FOLLOW_WAIT_S,
+                                     false, &page, &e);
+        if (ok) {
+            int64_t head = json_integer_value(json_object_get(page, "head_id"));
+            if (rebuild || head != known || json_array_size(json_object_get(page, "results")))
+                ok = ix_catch_up(ix, head, &offset, &e);
+        }
+        json_decref(page);
+        if (!ok && !failing)
+            log_warn("query index: %s (retrying)", e.message);
+        if (ok && failing)
+            log_info("query index: following the log again");
+        failing = !ok;
+        err_clear(&e);
+        if (!ok && ix_pause(ix, IX_RETRY_MS))
+            break;
+    }
+    return NULL;
+}
+
+crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *e)
+{
+    crud_index *ix = NULL;
+    if (!db_url_valid(url)) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "ESKIT_DATABASE_URL must be postgres://..., postgresql://... or sqlite:PATH");
+        return NULL;
+    }
+    ix = calloc(1, sizeof *ix);
+    if (!ix)
+        goto oom;
+    ix->es = es;
+    ix->rebuild = rebuild;
+    pthread_mutex_init(&ix->apply_mu, NULL);
+    pthread_mutex_init(&ix->mu, NULL);
+    pthread_cond_init(&ix->cv, NULL);
+    ix->pool = db_pool_new(url, &ix_db_spec, IX_POOL);
+    if (!ix->pool)
+        goto oom;
+    if (pthread_create(&ix->follower, NULL, ix_follow, ix) != 0)
+        goto oom;
+    ix->follower_started = true;
+    return ix;
+oom:
+    err_set(e, ERR_INTERNAL, "out of memory");
+    crud_index_free(ix);
+    return NULL;
+}
+
+void crud_index_free(crud_index *ix)
+{
+    if (!ix)
+        return;
+    if (ix->follower_started) {
+        pthread_mutex_lock(&ix->mu);
+        ix->stop = true;
+        pthread_cond_broadcast(&ix->cv);
+        pthread_mutex_unlock(&ix->mu);
+        pthread_join(ix->follower, NULL);
+    }
+    db_pool_free(ix->pool);
+    pthread_cond_destroy(&ix->cv);
+    pthread_mutex_destroy(&ix->mu);
+    pthread_mutex_destroy(&ix->apply_mu);
+    free(ix);
+}
+
+/* --- reads --------------------------------------------------------------- */
+
+void crud_index_rows_free(crud_index_row *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].id);
+        json_decref(rows[i].payload);
+    }
+    free(rows);
+}
+
+/* Row i of a result with IX_ROW_COLS and the payload into *row. */
+static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
+{
+    const char *id = db_res_text(r, i, 0);
+    const char *text = db_res_text(r, i, 4);
+    memset(row, 0, sizeof *row);
+    if (!id || !text) {
+        err_set(e, ERR_INTERNAL, "a malformed row in the query index");
+        return false;
+    }
+    row->id = strdup(id);
+    row->version = db_res_int(r, i, 1);
+    row->created = db_res_int(r, i, 2);
+    row->deleted = db_res_int(r, i, 3) != 0;
+    row->payload = jsonx_parse(text, strlen(text), e);
+    if (!row->id || !row->payload) {
+        if (!row->id)
+            err_set(e, ERR_INTERNAL, "out of memory");
+        free(row->id);
+        json_decref(row->payload);
+        memset(row, 0, sizeof *row);
+        return false;
+    }
+    return true;
+}
+
+/* Runs a read statement on a pooled connection. */
+static bool ix_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
+                     const char *what, err *e)
+{
+    db *d = db_pool_acquire(ix->pool, e);
+    if (!d)
+        return false;
+    db_status st = db_exec(d, stmt, p, np, r, e);
+    db_pool_release(ix->pool, d);
+    if (st != DB_OK) {
+        db_fail(e, st, what);
+        return false;
+    }
+    return true;
+}
+
+bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_INT(ms)};
+    if (!ix_query(ix, IX_AT_TIME, p, 1, &r, "reading the query index", e))
+        return false;
+    *log_id = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
+    db_res_free(r);
+    return true;
+}
+
+bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after,
+                     int64_t limit, crud_index_row **rows, size_t *n, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(type), DB_INT(after), DB_INT(at), DB_INT(limit)};
+    *rows = NULL;
+    *n = 0;
+    if (!ix_query(ix, IX_SCAN_AT, p, 4, &r, "reading the query index", e))
+        return false;
+    size_t rn = db_res_rows(r);
+    crud_index_row *out = calloc(rn ? rn : 1, sizeof *out);
+    if (!out) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        db_res_free(r);
+        return false;
+    }
+    for (size_t i = 0; i < rn; i++) {
+        if (!ix_row(r, i, &out[i], e)) {
+            crud_index_rows_free(out, i);
+            db_res_free(r);
+            return false;
+        }
+    }
+    db_res_free(r);
+    *rows = out;
+    *n = rn;
+    return true;
+}
+
+bool crud_index_get(crud_index *ix, const char *type, const char *id, int64_t at,
+                    crud_index_row *row, bool *found, err *e)
+{
+    db_res *r = NULL;
+    db_param p[] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
+    *found = false;
+    memset(row, 0, sizeof *row);
+    if (!ix_query(ix, IX_GET_AT, p, 3, &r, "reading the query index", e))
+        return false;
+    bool ok = true;
+    if (db_res_rows(r) > 0) {
+        ok = ix_row(r, 0, row, e);
+        *found = ok;
+    }
+    db_res_free(r);
+    return ok;
+}
+
+bool crud_index_erase(crud_index *ix, const char *id, err *e)
+{
+    db_param p[] = {DB_TEXT(id)};
+    return ix_query(ix, IX_ERASE, p, 1, NULL, "erasing from the query index", e);
+}
