@@ -19,7 +19,9 @@
 
 #include "crud_entity.h"
 #include "crud_index.h"
+#include "crud_indexes.h"
 #include "crud_selector.h"
+#include "crud_types.h"
 #include "http_server.h"
 #include "jsonw.h"
 #include "jsonx.h"
@@ -279,12 +281,13 @@ static bool crud_matches_add(crud_matches *m, crud_index_row *row)
  * all of them (stop = 0) or the first `stop`.
  */
 static bool crud_find_collect(crud_app *app, const char *type, const crud_selector *sel,
-                              int64_t at, int64_t after, size_t stop, crud_matches *m, err *e)
+                              const crud_index_filter *f, int64_t at, int64_t after,
+                              size_t stop, crud_matches *m, err *e)
 {
     for (;;) {
         crud_index_row *rows = NULL;
         size_t n = 0;
-        if (!crud_index_scan(app->index, type, at, after, CRUD_FIND_CHUNK, &rows, &n, e))
+        if (!crud_index_scan(app->index, type, at, after, CRUD_FIND_CHUNK, f, &rows, &n, e))
             return false;
         bool ok = true, full = false;
         for (size_t i = 0; i < n && ok && !full; i++) {
@@ -314,14 +317,29 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
     char token[64];
     bool more = false, ok = false;
     char kind = q->nkeys ? 's' : 'k';
+    json_t *spec = NULL;
+    crud_index_filter filter, *f = NULL;
+    const char *index = NULL;
     if (q->token) {
         if (!crud_token_parse(q->token, kind, &at, &cursor, e))
             return false;
     } else if (!crud_point_resolve(app, &q->point, &at, e)) {
         return false;
     }
+    if (q->sel && with_index) {
+        /* the type's declared indexes: an unregistered type has none */
+        err te = ERR_INIT;
+        spec = crud_types_get(app, type, &te);
+        if (!spec && te.code != ERR_NOT_FOUND) {
+            err_move(e, &te);
+            return false;
+        }
+        err_clear(&te);
+        if (spec && crud_indexes_plan(app->index, spec, q->sel, &filter, &index))
+            f = &filter;
+    }
     if (!q->nkeys) {
-        if (!crud_find_collect(app, type, q->sel, at, cursor, (size_t)q->limit + 1, &m, e))
+        if (!crud_find_collect(app, type, q->sel, f, at, cursor, (size_t)q->limit + 1, &m, e))
             goto done;
         more = m.n > (size_t)q->limit;
         size_t n = more ? (size_t)q->limit : m.n;
@@ -334,10 +352,10 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
             snprintf(token, sizeof token, "k.%lld.%lld", (long long)at,
                      (long long)m.rows[n - 1].created);
         ok = crud_find_page(out, type, page, n, !q->skip_payload, more ? token : NULL,
-                            with_index, NULL, e);
+                            with_index, index, e);
         goto done;
     }
-    if (!crud_find_collect(app, type, q->sel, at, 0, 0, &m, e))
+    if (!crud_find_collect(app, type, q->sel, f, at, 0, 0, &m, e))
         goto done;
     page = calloc(m.n + 1, sizeof *page);
     if (!page)
@@ -352,13 +370,14 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
     if (more)
         snprintf(token, sizeof token, "s.%lld.%zu", (long long)at, from + n);
     ok = crud_find_page(out, type, page + from, n, !q->skip_payload, more ? token : NULL,
-                        with_index, NULL, e);
+                        with_index, index, e);
     goto done;
 oom:
     err_set(e, ERR_INTERNAL, "out of memory");
 done:
     free(page);
     crud_index_rows_free(m.rows, m.n);
+    json_decref(spec);
     return ok;
 }
 

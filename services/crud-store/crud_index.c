@@ -12,6 +12,8 @@
  * serialised by the database lock.
  */
 #include "crud_index.h"
+#include "crud_index_int.h"
+#include "crud_indexes.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -27,23 +29,6 @@
 #include "timefmt.h"
 #include "validate.h"
 
-enum {
-    IX_OFFSET,
-    IX_CAS,
-    IX_CURRENT,
-    IX_CLOSE,
-    IX_INSERT,
-    IX_RESET_DOCS,
-    IX_RESET_OFFSET,
-    IX_ERASE,
-    IX_AT_TIME,
-    IX_GET_AT,
-    IX_SCAN_AT,
-    IX_STMT_COUNT
-};
-
-#define IX_ROW_COLS "doc_id, version, created_log_id, deleted, "
-#define IX_AT(n) "valid_from_log_id <= $" #n " AND (valid_to_log_id IS NULL OR valid_to_log_id > $" #n ")"
 
 static const db_stmt ix_stmts[IX_STMT_COUNT] = {
     [IX_OFFSET] = {"SELECT log_offset FROM crud_index_state WHERE id = 1", NULL},
@@ -79,6 +64,11 @@ static const db_stmt ix_stmts[IX_STMT_COUNT] = {
                     "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE entity_type = $1 AND "
                     "deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
                     " ORDER BY created_log_id LIMIT $4"},
+    /* 1: a declared index is there and usable; 0: a failed build left it
+     * invalid (PostgreSQL); no row: not there */
+    [IX_INDEX_STATUS] = {"SELECT CASE WHEN i.indisvalid THEN 1 ELSE 0 END FROM pg_class c JOIN "
+                         "pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1",
+                         "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $1"},
 };
 
 extern const db_migration schema_pg[];
@@ -90,23 +80,6 @@ static const db_spec ix_db_spec = {
     .nstmts = IX_STMT_COUNT,
     .pg_migrations = schema_pg,
     .sqlite_migrations = schema_sqlite,
-};
-
-#define IX_POOL 8
-#define IX_FOLLOW_WAIT_S 2
-#define IX_RETRY_MS 500
-
-struct crud_index {
-    db_pool *pool;
-    http_client *es;
-    pthread_mutex_t apply_mu; /* one applier at a time in this process */
-    pthread_mutex_t mu;       /* guards the fields below */
-    pthread_cond_t cv;
-    bool stop;
-    bool rebuild;             /* empty the index before the next catch-up */
-    int64_t known;            /* the offset last seen in the database */
-    pthread_t follower;
-    bool follower_started;
 };
 
 /* --- applying the log ---------------------------------------------------- */
@@ -472,8 +445,9 @@ crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *
     pthread_mutex_init(&ix->apply_mu, NULL);
     pthread_mutex_init(&ix->mu, NULL);
     pthread_cond_init(&ix->cv, NULL);
+    ix->pg = strncmp(url, "sqlite:", 7) != 0;
     ix->pool = db_pool_new(url, &ix_db_spec, IX_POOL);
-    if (!ix->pool)
+    if (!ix->pool || !(ix->decl = crud_indexes_new(ix)))
         goto oom;
     if (pthread_create(&ix->follower, NULL, ix_follow, ix) != 0)
         goto oom;
@@ -496,6 +470,7 @@ void crud_index_free(crud_index *ix)
         pthread_mutex_unlock(&ix->mu);
         pthread_join(ix->follower, NULL);
     }
+    crud_indexes_free(ix->decl);
     db_pool_free(ix->pool);
     pthread_cond_destroy(&ix->cv);
     pthread_mutex_destroy(&ix->mu);
@@ -503,121 +478,3 @@ void crud_index_free(crud_index *ix)
     free(ix);
 }
 
-/* --- reads --------------------------------------------------------------- */
-
-void crud_index_rows_free(crud_index_row *rows, size_t n)
-{
-    if (!rows)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].id);
-        json_decref(rows[i].payload);
-    }
-    free(rows);
-}
-
-/* Row i of a result with IX_ROW_COLS and the payload into *row. */
-static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
-{
-    const char *id = db_res_text(r, i, 0);
-    const char *text = db_res_text(r, i, 4);
-    memset(row, 0, sizeof *row);
-    if (!id || !text) {
-        err_set(e, ERR_INTERNAL, "a malformed row in the query index");
-        return false;
-    }
-    row->id = strdup(id);
-    row->version = db_res_int(r, i, 1);
-    row->created = db_res_int(r, i, 2);
-    row->deleted = db_res_int(r, i, 3) != 0;
-    row->payload = jsonx_parse(text, strlen(text), e);
-    if (!row->id || !row->payload) {
-        if (!row->id)
-            err_set(e, ERR_INTERNAL, "out of memory");
-        free(row->id);
-        json_decref(row->payload);
-        memset(row, 0, sizeof *row);
-        return false;
-    }
-    return true;
-}
-
-/* Runs a read statement on a pooled connection. */
-static bool ix_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
-                     const char *what, err *e)
-{
-    db *d = db_pool_acquire(ix->pool, e);
-    if (!d)
-        return false;
-    db_status st = db_exec(d, stmt, p, np, r, e);
-    db_pool_release(ix->pool, d);
-    if (st != DB_OK) {
-        db_fail(e, st, what);
-        return false;
-    }
-    return true;
-}
-
-bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e)
-{
-    db_res *r = NULL;
-    db_param p[] = {DB_INT(ms)};
-    if (!ix_query(ix, IX_AT_TIME, p, 1, &r, "reading the query index", e))
-        return false;
-    *log_id = db_res_rows(r) ? db_res_int(r, 0, 0) : 0;
-    db_res_free(r);
-    return true;
-}
-
-bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after,
-                     int64_t limit, crud_index_row **rows, size_t *n, err *e)
-{
-    db_res *r = NULL;
-    db_param p[] = {DB_TEXT(type), DB_INT(after), DB_INT(at), DB_INT(limit)};
-    *rows = NULL;
-    *n = 0;
-    if (!ix_query(ix, IX_SCAN_AT, p, 4, &r, "reading the query index", e))
-        return false;
-    size_t rn = db_res_rows(r);
-    crud_index_row *out = calloc(rn ? rn : 1, sizeof *out);
-    if (!out) {
-        err_set(e, ERR_INTERNAL, "out of memory");
-        db_res_free(r);
-        return false;
-    }
-    for (size_t i = 0; i < rn; i++) {
-        if (!ix_row(r, i, &out[i], e)) {
-            crud_index_rows_free(out, i);
-            db_res_free(r);
-            return false;
-        }
-    }
-    db_res_free(r);
-    *rows = out;
-    *n = rn;
-    return true;
-}
-
-bool crud_index_get(crud_index *ix, const char *type, const char *id, int64_t at,
-                    crud_index_row *row, bool *found, err *e)
-{
-    db_res *r = NULL;
-    db_param p[] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
-    *found = false;
-    memset(row, 0, sizeof *row);
-    if (!ix_query(ix, IX_GET_AT, p, 3, &r, "reading the query index", e))
-        return false;
-    bool ok = true;
-    if (db_res_rows(r) > 0) {
-        ok = ix_row(r, 0, row, e);
-        *found = ok;
-    }
-    db_res_free(r);
-    return ok;
-}
-
-bool crud_index_erase(crud_index *ix, const char *id, err *e)
-{
-    db_param p[] = {DB_TEXT(id)};
-    return ix_query(ix, IX_ERASE, p, 1, NULL, "erasing from the query index", e);
-}

@@ -65,11 +65,23 @@ typedef struct crud_index_row {
 
 void crud_index_rows_free(crud_index_row *rows, size_t n);
 
+/* What a declared index narrows the candidates to (crud_indexes.h): the
+ * value at `path` equal to the scalar `eq`, or in the range lo..hi (NULL:
+ * open; both of one JSON type). Members borrowed. */
+typedef struct crud_index_filter {
+    const char *path; /* a validated path (segments of the id alphabet) */
+    const json_t *eq;
+    const json_t *lo, *hi;
+    bool lo_incl, hi_incl;
+} crud_index_filter;
+
 /* Live documents of `type` as they were just after log entry `at`, created
- * after log id `after`, in creation order, at most `limit`. *rows (caller
- * frees with crud_index_rows_free) and *n. */
+ * after log id `after`, in creation order, at most `limit`; `f` (may be
+ * NULL) narrows them to a superset of those a declared index serves.
+ * *rows (caller frees with crud_index_rows_free) and *n. */
 bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after,
-                     int64_t limit, crud_index_row **rows, size_t *n, err *e) WUR;
+                     int64_t limit, const crud_index_filter *f, crud_index_row **rows,
+                     size_t *n, err *e) WUR;
 
 /* Document `id` of `type` as it was just after log entry `at` (deleted
  * included). *found false when it did not exist then. */

@@ -480,3 +480,96 @@ def test_sigkill_during_writes_then_restart_equals_rebuild(env, backend, service
     model = oracle.LogModel(log_entries(env.e), "Kill")
     got, _ = find_all(env.c, "Kill", {"selector": {}})
     assert got == [i for _, i, _ in model.docs_at()]
+
+
+# --------------------------------------------------------------------------
+# declared indexes
+
+INDEXES = [{"name": "by_age", "fields": ["age"]},
+           {"name": "by_city_name", "fields": ["address.city", "name"]},
+           {"name": "by_name", "fields": ["name"]},
+           {"name": "by_score", "fields": ["score"]}]
+
+
+def wait_ready(c, etype, names, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = c.get(f"/v1/types/{etype}")
+        assert r.status == 200, r
+        st = r.json["index_status"]
+        assert set(st) == set(names), st
+        assert set(st.values()) <= {"building", "ready"}, st
+        if all(v == "ready" for v in st.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"indexes of {etype} not ready: {st}")
+
+
+def test_declared_indexes(env, backend):
+    c = env.c
+    for d in DOCS:
+        create(c, "Indexed", d)
+    r = c.post("/v1/types", {"spec": {"entity_type": "Indexed", "indexes": INDEXES}})
+    assert r.status == 201, r
+    assert r.json["spec"]["indexes"] == INDEXES
+    wait_ready(c, "Indexed", [i["name"] for i in INDEXES])
+    for d in DOCS[:4]:  # documents written after the build are in the index too
+        create(c, "Indexed", dict(d, late=True))
+    docs = oracle.LogModel(log_entries(env.e), "Indexed").docs_at()
+    for sel in SELECTORS:
+        got, index = find_all(c, "Indexed", {"selector": sel}, page=3)
+        assert got == oracle.find(docs, sel), sel
+    cases = [
+        ({"age": 30}, "by_age"),
+        ({"age": {"$gte": 30}}, "by_age"),
+        ({"age": {"$lt": 30}}, "by_age"),
+        ({"age": {"$gt": 1, "$lte": 36}}, "by_age"),
+        ({"age": None}, "by_age"),
+        ({"age": True}, "by_age"),
+        ({"address.city": "Oslo", "age": {"$ne": 3}}, "by_city_name"),
+        ({"name": "ada"}, "by_name"),
+        ({"score": {"$gt": 5}}, "by_score"),
+        ({"age": {"$ne": 30}}, None),
+        ({"age": {"$in": [30]}}, None),
+        ({"$or": [{"age": 30}]}, None),
+        ({"address.zip": "0150"}, None),
+        ({"age": [1, 2]}, None),
+        ({"name": {"$gt": "c"}}, "by_name" if backend.kind == "sqlite" else None),
+    ]
+    for sel, want in cases:
+        got, index = find_all(c, "Indexed", {"selector": sel})
+        assert index == want, (sel, index)
+        assert got == oracle.find(docs, sel), sel
+    # sorted queries use the index too and agree with the oracle
+    got, index = find_all(c, "Indexed", {"selector": {"age": {"$gte": 0}},
+                                         "sort": [{"age": "desc"}]}, page=2)
+    assert index == "by_age"
+    assert got == oracle.find(docs, {"age": {"$gte": 0}}, [{"age": "desc"}])
+    # an index added by PUT is built and reported
+    more = INDEXES + [{"name": "by_active", "fields": ["active"]}]
+    r = c.put("/v1/types/Indexed", {"spec": {"entity_type": "Indexed", "indexes": more,
+                                             "schema_spec": {"schema_version": 1}}})
+    assert r.status == 200, r
+    r = c.get("/v1/types/Indexed")
+    assert r.json["index_status"]["by_active"] in ("building", "ready"), r
+    wait_ready(c, "Indexed", [i["name"] for i in more])
+    got, index = find_all(c, "Indexed", {"selector": {"active": False}})
+    assert index == "by_active" and got == oracle.find(docs, {"active": False})
+
+
+@pytest.mark.parametrize("indexes,where", [
+    ("x", "spec.indexes"),
+    ([{"name": "a", "fields": ["x"]}] * 2, "spec.indexes[1].name"),
+    ([{"name": f"i{i}", "fields": ["x"]} for i in range(17)], "spec.indexes"),
+    ([{"name": "a b", "fields": ["x"]}], "spec.indexes[0]"),
+    ([{"name": "a", "fields": []}], "spec.indexes[0].fields"),
+    ([{"name": "a", "fields": ["a", "b", "c", "d", "e"]}], "spec.indexes[0].fields"),
+    ([{"name": "a", "fields": ["x'); DROP TABLE crud_docs; --"]}], "spec.indexes[0].fields[0]"),
+    ([{"name": "a", "fields": ["a..b"]}], "spec.indexes[0].fields[0]"),
+    ([{"name": "a", "fields": [3]}], "spec.indexes[0].fields[0]"),
+    ([{"name": "a", "fields": ["x"], "unique": True}], "spec.indexes[0]"),
+])
+def test_malformed_index_declarations(env, indexes, where):
+    r = env.c.post("/v1/types", {"spec": {"entity_type": "BadIx", "indexes": indexes}})
+    assert r.status == 400, r
+    assert where in r.json["error"]["message"], r
