@@ -49,6 +49,7 @@ void crud_http_patch(http_req *r);
 void crud_http_delete(http_req *r);
 void crud_http_history(http_req *r);
 void crud_http_find(http_req *r);
+void crud_http_bulk(http_req *r);
 void crud_http_types_create(http_req *r);
 void crud_http_types_list(http_req *r);
 void crud_http_types_get(http_req *r);
