@@ -5,6 +5,10 @@
  * one atomic event-store batch. Operations on the same document follow each
  * other inside the batch (a create then a patch of it is fine). Any failure
  * writes nothing and names the operation in details.index.
+ *
+ * With an Idempotency-Key the key's record (crud_key.h) is one more event of
+ * the batch and carries the results, so a repeat answers them again; creates
+ * without an id get ids derived from the key and their position.
  */
 #include "crud_bulk.h"
 
@@ -13,9 +17,9 @@
 #include <string.h>
 
 #include "crud_es.h"
+#include "crud_key.h"
 #include "crud_replay.h"
 #include "crud_types.h"
-#include "jsonw.h"
 #include "jsonx.h"
 #include "mpatch.h"
 #include "uuid4.h"
@@ -39,6 +43,7 @@ typedef struct bulk {
     crud_es_event *evs;
     json_t **payloads; /* owned, one per event */
     size_t nevs;
+    const crud_key *key; /* the Idempotency-Key, or NULL */
 } bulk;
 
 /* Adds details.index = i to the error of operation i. */
@@ -142,7 +147,13 @@ static bool bulk_op(bulk *b, const json_t *op, err *e)
         err_set(e, ERR_INVALID_ARGUMENT, "id is required");
         return false;
     }
-    if (!id) {
+    if (!id && b->key) {
+        /* a repeat of the request aims at the same documents */
+        char name[VALIDATE_ID_MAX + 64];
+        int len = snprintf(name, sizeof name, "bulk-id/%zu/%s", b->nevs, b->key->key);
+        uuid4_from_name(uuid, name, len > 0 ? (size_t)len : 0);
+        id = uuid;
+    } else if (!id) {
         uuid4_generate(uuid);
         id = uuid;
     } else if (!validate_id(id)) {
@@ -221,12 +232,74 @@ static void bulk_conflict_index(bulk *b, err *e)
     }
 }
 
-bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, buf *out, err *e)
+/* The results of the batch: [{"originator": {"id", "version"}}, ...] (new
+ * reference; NULL on OOM). */
+static json_t *bulk_results(const bulk *b)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < b->nevs; i++) {
+        if (json_array_append_new(arr, json_pack("{s:{s:s, s:I}}", "originator", "id",
+                                                 b->evs[i].id, "version",
+                                                 (json_int_t)b->evs[i].version))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static bool bulk_render(buf *out, const json_t *results, err *e)
+{
+    char *text = jsonx_dump(results);
+    bool ok = text && buf_puts(out, "{\"results\":") == 0 && buf_puts(out, text) == 0 &&
+              buf_puts(out, "}\n") == 0;
+    free(text);
+    if (!ok)
+        err_set(e, ERR_INTERNAL, "the answer is too large");
+    return ok;
+}
+
+/*
+ * A keyed _bulk whose key was used: renders the first answer (true, *done)
+ * or sets e (422 for another request). *done false: the key is unused.
+ */
+static bool bulk_key_answered(crud_app *app, const crud_key *k, buf *out, bool *done, err *e)
+{
+    crud_key_record rec;
+    json_t *events = NULL;
+    *done = false;
+    if (!crud_key_lookup(app, k, &rec, e))
+        return false;
+    if (!rec.found)
+        return true;
+    *done = true;
+    if (!rec.same) {
+        crud_key_reused(k, e);
+        return false;
+    }
+    if (!crud_es_events(app->es, k->stream, 1, 1, 1, &events, e))
+        return false;
+    const json_t *results =
+        json_object_get(json_object_get(json_array_get(events, 0), "payload"), "results");
+    bool ok = false;
+    if (!json_is_array(results))
+        err_set(e, ERR_INTERNAL, "the record of Idempotency-Key %s is not a _bulk's", k->key);
+    else
+        ok = bulk_render(out, results, e);
+    json_decref(events);
+    return ok;
+}
+
+bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, const crud_key *key,
+                   buf *out, err *e)
 {
     const json_t *ops = json_object_get(body, "operations");
     size_t n = json_array_size(ops);
-    bulk b = {.app = app, .type = type};
-    bool ok = false;
+    bulk b = {.app = app, .type = type, .key = key};
+    json_t *results = NULL, *record = NULL;
+    bool ok = false, done = false;
+    if (key && (!bulk_key_answered(app, key, out, &done, e) || done))
+        return !e->code;
     if (!json_is_object(body) || !json_is_array(ops) || n < 1 || n > CRUD_BULK_MAX ||
         json_object_size(body) != 1) {
         err_set(e, ERR_INVALID_ARGUMENT, "the body must be {\"operations\": [op, ...]} with 1 "
@@ -239,8 +312,14 @@ bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, buf *out
         err_set(e, ERR_INVALID_ARGUMENT, "entity_type is too long for its event types");
         return false;
     }
+    if (key && n >= CRUD_BULK_MAX) {
+        /* the key's record is one more event of the batch */
+        err_set(e, ERR_INVALID_ARGUMENT, "operations: with an Idempotency-Key at most %d",
+                CRUD_BULK_MAX - 1);
+        return false;
+    }
     b.docs = calloc(n, sizeof *b.docs);
-    b.evs = calloc(n, sizeof *b.evs);
+    b.evs = calloc(n + 1, sizeof *b.evs);
     b.payloads = calloc(n, sizeof *b.payloads);
     if (!b.docs || !b.evs || !b.payloads) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -252,26 +331,47 @@ bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, buf *out
             goto done;
         }
     }
-    if (!crud_es_append_events(app->es, b.evs, b.nevs, e)) {
+    results = bulk_results(&b);
+    if (!results) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    size_t nevs = b.nevs;
+    if (key) {
+        /* the key's record, in the same batch: a repeat finds the answer there */
+        record = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:O}", "key", key->key, "request",
+                           key->request, "method", "POST", "status", 200, "id", b.evs[0].id,
+                           "version", (json_int_t)b.evs[0].version, "results", results);
+        if (!record) {
+            err_set(e, ERR_INTERNAL, "out of memory");
+            goto done;
+        }
+        b.evs[nevs++] = (crud_es_event){key->stream, CRUD_KEY_EVENT_TYPE, 1,
+                                        key->record_event_id, record};
+    }
+    if (!crud_es_append_events(app->es, b.evs, nevs, e)) {
         if (e->code == ERR_CONFLICT)
             bulk_conflict_index(&b, e);
         goto done;
     }
-    if (buf_puts(out, "{\"results\":["))
-        goto full;
-    for (size_t i = 0; i < b.nevs; i++) {
-        if (buf_puts(out, i ? ",{\"originator\":{\"id\":" : "{\"originator\":{\"id\":") ||
-            jsonw_string(out, b.evs[i].id) ||
-            buf_printf(out, ",\"version\":%lld}}", (long long)b.evs[i].version))
-            goto full;
-    }
-    if (buf_puts(out, "]}\n"))
-        goto full;
-    ok = true;
-    goto done;
-full:
-    err_set(e, ERR_INTERNAL, "the answer is too large");
+    ok = bulk_render(out, results, e);
 done:
+    if (!ok && key && e->code == ERR_CONFLICT) {
+        /* a repeat of this request may have won the race for the key (its
+         * writes then conflict with ours, in the checks or in the append) */
+        err ke = ERR_INIT;
+        buf_reset(out);
+        if (bulk_key_answered(app, key, out, &done, &ke) && done) {
+            err_clear(e);
+            ok = true;
+        } else if (done) {
+            err_clear(e);
+            err_move(e, &ke);
+        }
+        err_clear(&ke);
+    }
+    json_decref(results);
+    json_decref(record);
     for (size_t i = 0; i < b.ndocs; i++)
         json_decref(b.docs[i].doc);
     for (size_t i = 0; i < b.nevs; i++)

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "crud_app.h"
+#include "crud_key.h"
 
 #define CRUD_BULK_MAX 1000
 
@@ -17,7 +18,9 @@
  * single request would, then appends all their events as one atomic batch;
  * renders {"results": [{"originator": {"id", "version"}}, ...]} into out.
  * False with e set and nothing written; an error of one operation carries
- * details.index. */
-bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, buf *out, err *e) WUR;
+ * details.index. `key` (may be NULL): the request's Idempotency-Key; a
+ * repeat renders the first answer, another request with it is 422. */
+bool crud_bulk_run(crud_app *app, const char *type, const json_t *body, const crud_key *key,
+                   buf *out, err *e) WUR;
 
 #endif

@@ -13,7 +13,7 @@
 typedef bool (*crud_http_body_fn)(crud_app *app, const char *type, const json_t *body, buf *out,
                                   err *e);
 
-/* Both handlers: the type, the JSON body, the module, 200 with its text. */
+/* The type, the JSON body, the module, 200 with its text. */
 static void crud_http_post_body(http_req *r, crud_http_body_fn fn)
 {
     crud_app *app = http_req_app(r);
@@ -40,22 +40,21 @@ done:
 
 void crud_http_bulk(http_req *r)
 {
-    crud_http_post_body(r, crud_bulk_run);
-}
-
-void crud_http_find(http_req *r)
-{
     crud_app *app = http_req_app(r);
     err e = ERR_INIT;
+    crud_key key;
     buf out;
     buf_init(&out, CRUD_HTTP_QUERY_MAX);
     const char *type = crud_app_entity_type(r);
     if (!type)
         goto done;
     json_t *body = http_req_json(r, &e);
-    if (!body || !crud_find_run(app, type, body, &out, &e) || buf_puts(&out, "\n")) {
+    const char *h = http_req_header(r, "Idempotency-Key");
+    if (!body ||
+        (h && !crud_key_init(&key, h, http_req_method(r), http_req_path(r), body, &e)) ||
+        !crud_bulk_run(app, type, body, h ? &key : NULL, &out, &e)) {
         if (!e.code)
-            err_set(&e, ERR_INTERNAL, "the page is too large");
+            err_set(&e, ERR_INTERNAL, "the answer is too large");
         http_reply_err(r, &e);
         goto done;
     }
@@ -65,4 +64,9 @@ void crud_http_find(http_req *r)
 done:
     buf_free(&out);
     err_clear(&e);
+}
+
+void crud_http_find(http_req *r)
+{
+    crud_http_post_body(r, crud_find_run);
 }

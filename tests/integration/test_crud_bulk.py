@@ -84,3 +84,47 @@ def test_thousand_creates(env):
     assert len(r.json["results"]) == 1000
     r = env.c.post("/v1/entities/Many/_find", {"selector": {"i": {"$gte": 990}}, "limit": 100})
     assert sorted(x["payload"]["i"] for x in r.json["results"]) == list(range(990, 1000))
+
+
+def test_idempotency_key(env, services):
+    import threading
+    c = env.c
+    env.create("B", {"n": 1}, "i1")
+    body = {"operations": [{"op": "create", "payload": {"a": 1}},
+                           {"op": "patch", "id": "i1", "patch": {"n": 2}}]}
+    hdr = {"Idempotency-Key": "bulk-key-1"}
+    r1 = c.post("/v1/entities/B/_bulk", body, headers=hdr)
+    assert r1.status == 200, r1
+    head = env.head_id()
+    r2 = c.post("/v1/entities/B/_bulk", body, headers=hdr)
+    assert r2.status == 200 and r2.json == r1.json, (r1, r2)
+    assert env.head_id() == head
+    assert env.read("B", "i1").json["originator"]["version"] == 2
+    r = c.post("/v1/entities/B/_bulk", {"operations": [{"op": "create", "payload": {}}]},
+               headers=hdr)
+    assert r.status == 422, r
+    # through another replica, and racing repeats: one write, one answer
+    other = services("crud-store", {"ESKIT_EVENT_STORE_URL": env.es.url,
+                                    "ESKIT_DATABASE_URL": env.crud.env["ESKIT_DATABASE_URL"]
+                                    if "postgres" in env.crud.env["ESKIT_DATABASE_URL"]
+                                    else env.crud.env["ESKIT_DATABASE_URL"] + ".2"})
+    assert other.wait_ready(), other.log()
+    r3 = other.client().post("/v1/entities/B/_bulk", body, headers=hdr)
+    assert r3.status == 200 and r3.json == r1.json, r3
+    race = {"operations": [{"op": "create", "payload": {"r": i}} for i in range(5)]}
+    answers = []
+
+    def go(client):
+        answers.append(client.post("/v1/entities/B/_bulk", race,
+                                   headers={"Idempotency-Key": "bulk-race"}))
+
+    head = env.head_id()
+    ts = [threading.Thread(target=go, args=(cl,))
+          for cl in (env.crud.client(), other.client(), env.crud.client(), other.client())]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(a.status == 200 for a in answers), answers
+    assert all(a.json == answers[0].json for a in answers), answers
+    assert env.head_id() == head + 6  # five documents and the key's record
