@@ -301,6 +301,13 @@ def rand_selector(rnd, depth=0):
 def test_oracle_random_queries(env):
     rnd = random.Random(14)
     c = env.c
+    # declared indexes on some paths: queries they serve must agree with the oracle too
+    r = c.post("/v1/types", {"spec": {"entity_type": "Rnd", "indexes": [
+        {"name": "by_a", "fields": ["a"]}, {"name": "by_n", "fields": ["n", "s"]},
+        {"name": "by_cd", "fields": ["c.d"]}]}})
+    assert r.status == 201, r
+    wait_ready(c, "Rnd", ["by_a", "by_n", "by_cd"])
+    used = set()
     ids = []
     for _ in range(2000):
         ids.append(create(c, "Rnd", rand_doc(rnd)))
@@ -326,8 +333,10 @@ def test_oracle_random_queries(env):
             p = rnd.choice(points)
             body["as_of_log_id"] = p
             docs = at[p]
-        got, _ = find_all(c, "Rnd", body)
+        got, index = find_all(c, "Rnd", body)
+        used.add(index)
         assert got == oracle.find(docs, sel, sort), body
+    assert {"by_a", "by_n", "by_cd", None} <= used, used
 
 
 # --------------------------------------------------------------------------
