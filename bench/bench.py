@@ -14,8 +14,9 @@ from eskit import Client, PgCluster, Service  # noqa: E402
 from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E402
 import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
+import bench_query  # noqa: E402
 
-# ESKIT_BENCH_ONLY=appends,reads,crud,lag runs some sections (default: all);
+# ESKIT_BENCH_ONLY=appends,reads,crud,lag,query runs some sections (default: all);
 # crud-history, crud-get and crud-list pick one part of the crud section.
 ONLY = set(filter(None, os.environ.get("ESKIT_BENCH_ONLY", "").split(",")))
 
@@ -91,6 +92,8 @@ def main():
             bench_crud.run(cluster, services, wanted)
         if wanted("lag"):
             bench_lag.run(cluster, services)
+        if wanted("query"):
+            bench_query.run(cluster, services)
 
         print("resident memory after the run:")
         for s in services:

@@ -16,6 +16,7 @@
 #include "crud_indexes.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -358,7 +359,8 @@ done:
     return ok;
 }
 
-bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
+/* One round of the read barrier: the log head now, the index caught up. */
+static bool ix_sync_round(crud_index *ix, int64_t *offset, err *e)
 {
     json_t *page = NULL;
     pthread_mutex_lock(&ix->mu);
@@ -369,6 +371,56 @@ bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
     int64_t head = json_integer_value(json_object_get(page, "head_id"));
     json_decref(page);
     return ix_catch_up(ix, head, offset, e);
+}
+
+/*
+ * Rounds are numbered: a caller needs a round that began after it arrived
+ * (the one in flight may have read the head before its write was
+ * acknowledged). The first caller finding none in flight runs the next round
+ * in its own thread; the others wait for it. Under load one head read and
+ * one catch-up serve every query waiting at that moment.
+ */
+bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
+{
+    pthread_mutex_lock(&ix->mu);
+    uint64_t target = ix->started + 1;
+    while (ix->done < target) {
+        if (ix->failed >= target) {
+            err_set(e, ix->fail_code, "%s", ix->fail_msg);
+            pthread_mutex_unlock(&ix->mu);
+            return false;
+        }
+        if (ix->busy) {
+            pthread_cond_wait(&ix->sync_cv, &ix->mu);
+            continue;
+        }
+        ix->busy = true;
+        uint64_t round = ++ix->started;
+        pthread_mutex_unlock(&ix->mu);
+        err re = ERR_INIT;
+        int64_t off = 0;
+        bool ok = ix_sync_round(ix, &off, &re);
+        pthread_mutex_lock(&ix->mu);
+        ix->busy = false;
+        if (ok) {
+            ix->done = round;
+            ix->done_offset = off;
+        } else {
+            ix->failed = round;
+            ix->fail_code = re.code;
+            snprintf(ix->fail_msg, sizeof ix->fail_msg, "%s", re.message);
+        }
+        pthread_cond_broadcast(&ix->sync_cv);
+        if (!ok) {
+            pthread_mutex_unlock(&ix->mu);
+            err_move(e, &re);
+            return false;
+        }
+        err_clear(&re);
+    }
+    *offset = ix->done_offset;
+    pthread_mutex_unlock(&ix->mu);
+    return true;
 }
 
 /* --- the follower thread -------------------------------------------------- */
@@ -445,6 +497,7 @@ crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *
     pthread_mutex_init(&ix->apply_mu, NULL);
     pthread_mutex_init(&ix->mu, NULL);
     pthread_cond_init(&ix->cv, NULL);
+    pthread_cond_init(&ix->sync_cv, NULL);
     ix->pg = strncmp(url, "sqlite:", 7) != 0;
     ix->pool = db_pool_new(url, &ix_db_spec, IX_POOL);
     if (!ix->pool || !(ix->decl = crud_indexes_new(ix)))
@@ -473,6 +526,7 @@ void crud_index_free(crud_index *ix)
     crud_indexes_free(ix->decl);
     db_pool_free(ix->pool);
     pthread_cond_destroy(&ix->cv);
+    pthread_cond_destroy(&ix->sync_cv);
     pthread_mutex_destroy(&ix->mu);
     pthread_mutex_destroy(&ix->apply_mu);
     free(ix);

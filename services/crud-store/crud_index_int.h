@@ -46,6 +46,13 @@ struct crud_index {
     int64_t known;            /* the offset last seen in the database */
     pthread_t follower;
     bool follower_started;
+    /* the read barrier's rounds (crud_index_sync), shared by concurrent queries */
+    pthread_cond_t sync_cv;
+    uint64_t started, done, failed;
+    bool busy;
+    int64_t done_offset;
+    err_code fail_code;
+    char fail_msg[sizeof ((err *)0)->message];
     bool pg;                  /* PostgreSQL (else SQLite): the dialect of declared indexes */
     struct crud_indexes *decl; /* declared indexes: their builds and readiness */
 };

@@ -430,6 +430,24 @@ def test_find_through_second_replica_sees_acknowledged_write(env, backend, servi
         assert r.status == 200
         r = c2.post("/v1/entities/Repl/_find", {"selector": {"j": i}})
         assert [x["originator"]["id"] for x in r.json["results"]] == [oid]
+    # concurrent writers and queries share the read barrier's rounds: each
+    # query still sees the write acknowledged just before it
+    failures = []
+
+    def writer_reader(k):
+        w, q = env.crud.client(), second.client()
+        for i in range(15):
+            oid = create(w, "Conc", {"k": k, "i": i})
+            r = q.post("/v1/entities/Conc/_find", {"selector": {"k": k, "i": i}})
+            if r.status != 200 or [x["originator"]["id"] for x in r.json["results"]] != [oid]:
+                failures.append((k, i, r))
+
+    ts = [threading.Thread(target=writer_reader, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not failures, failures[:3]
 
 
 def snapshot(c, etype, points):

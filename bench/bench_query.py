@@ -1,0 +1,91 @@
+"""The query index's benchmarks (make bench, section `query`; issue 14):
+a selective indexed _find next to pgbench running the same query on a plain
+jsonb table with the same expression index, and _bulk of 100 creates against
+single creates. ESKIT_BENCH_QUERY_DOCS sets the number of documents
+(default 100,000, about 10 per city value)."""
+import os
+import statistics
+import time
+
+from eskit import Client, Service
+from benchlib import ROUNDS, compare, pgbench, wrk
+
+DOCS = int(os.environ.get("ESKIT_BENCH_QUERY_DOCS", "100000"))
+
+
+def _load(es, n):
+    c = Client(es.url, timeout=300)
+    cities = max(1, n // 10)
+    for start in range(0, n, 1000):
+        evs = [{"originator": {"id": f"q{i}"}, "event_type": "Q.Created",
+                "payload": {"i": i, "city": f"c{i % cities}", "age": i % 90}}
+               for i in range(start, min(n, start + 1000))]
+        r = c.post("/v1/events", {"events": evs})
+        assert r.status == 201, r
+    return cities
+
+
+def _caught_up(crud, cities):
+    """Waits for the index to hold everything and the declared index to be ready."""
+    c = Client(crud.url, timeout=900)
+    t0 = time.time()
+    while True:
+        r = c.post("/v1/entities/Q/_find", {"selector": {"city": "c1"}})
+        assert r.status == 200, r
+        if r.json["index"] == "by_city":
+            return time.time() - t0
+        time.sleep(0.5)
+
+
+def run(cluster, services):
+    es_url, ix_url = cluster.new_database(), cluster.new_database()
+    es = Service("event-store", {"ESKIT_DATABASE_URL": es_url, "ESKIT_LOG_LEVEL": "warn",
+                                 "ESKIT_MAX_BODY_BYTES": "4194304"}).start()
+    services.append(es)
+    assert es.wait_ready(), es.log()
+    crud = Service("crud-store", {"ESKIT_EVENT_STORE_URL": es.url, "ESKIT_DATABASE_URL": ix_url,
+                                  "ESKIT_LOG_LEVEL": "warn"}).start()
+    services.append(crud)
+    assert crud.wait_ready(), crud.log()
+    t0 = time.time()
+    cities = _load(es, DOCS)
+    loaded = time.time() - t0
+    r = Client(crud.url).post("/v1/types", {"spec": {"entity_type": "Q", "indexes": [
+        {"name": "by_city", "fields": ["city"]}]}})
+    assert r.status == 201, r
+    waited = _caught_up(crud, cities)
+    print(f"query index: {DOCS} documents appended in {loaded:.1f}s; indexed and by_city "
+          f"ready {waited:.1f}s later ({DOCS / (loaded + waited):.0f} documents/s end to end)")
+
+    dbname = ix_url.rsplit("/", 1)[1]
+    cluster.psql("CREATE TABLE IF NOT EXISTS bench_q (id text PRIMARY KEY, doc jsonb NOT NULL);"
+                 "INSERT INTO bench_q SELECT 'q' || i, jsonb_build_object('i', i, 'city', "
+                 f"'c' || (i % {cities}), 'age', i % 90) FROM generate_series(0, {DOCS - 1}) i "
+                 "ON CONFLICT DO NOTHING;"
+                 "CREATE INDEX IF NOT EXISTS bench_q_city ON bench_q ((doc #> '{city}'));"
+                 "ANALYZE bench_q; ANALYZE crud_docs;", db=dbname)
+    select = (f"\\set k random(0, {cities - 1})\n"
+              "SELECT doc FROM bench_q WHERE doc #> '{city}' = to_jsonb('c' || :k) LIMIT 100;\n")
+    print(f"selective indexed _find (about {DOCS // cities} results) vs pgbench, 8 connections:")
+    compare("POST /v1/entities/Q/_find (target >= 0.5x)",
+            lambda: wrk(crud.url, "find.lua", 8, "/v1/entities/Q/_find",
+                        env={"FIND_CITIES": str(cities)}),
+            lambda: pgbench(cluster, dbname, select, 8))
+
+    c = Client(crud.url)
+    print("_bulk of 100 creates vs single creates, one connection:")
+    singles, bulks = [], []
+    for _ in range(ROUNDS):
+        t = time.time()
+        for i in range(500):
+            assert c.post("/v1/entities/W", {"payload": {"i": i}}).status == 201
+        singles.append(500 / (time.time() - t))
+        t = time.time()
+        for _ in range(10):
+            r = c.post("/v1/entities/W/_bulk",
+                       {"operations": [{"op": "create", "payload": {"i": i}} for i in range(100)]})
+            assert r.status == 200, r
+        bulks.append(1000 / (time.time() - t))
+    a, b = statistics.median(bulks), statistics.median(singles)
+    print(f"  {'documents/s, _bulk / single':<44} {a:>10.0f}/s vs {b:>10.0f}/s   "
+          f"ratio {a / b:5.2f}")
