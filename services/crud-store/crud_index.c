@@ -316,6 +316,13 @@ static bool ix_catch_up(crud_index *ix, int64_t target, int64_t *offset, err *e)
     }
     for (;;) {
         int64_t off = 0;
+        pthread_mutex_lock(&ix->mu);
+        bool stop = ix->stop;
+        pthread_mutex_unlock(&ix->mu);
+        if (stop) { /* shutting down: a long rebuild resumes at the next start */
+            err_set(e, ERR_UNAVAILABLE, "the CRUD store is stopping");
+            goto done;
+        }
         if ((st = ix_read_offset(d, &off, e)) != DB_OK) {
             db_fail(e, st, "reading the query index's offset");
             goto done;
