@@ -1,10 +1,14 @@
 """The query index's benchmarks (make bench, section `query`; issue 14):
 a selective indexed _find next to pgbench running the same query on a plain
-jsonb table with the same expression index, and _bulk of 100 creates against
-single creates. ESKIT_BENCH_QUERY_DOCS sets the number of documents
+jsonb table with the same expression index, _bulk of 100 creates against
+single creates, and the index's lag behind writes (from the append's 201 to
+the CRUD store's eskit_crud_index_log_id gauge passing its log id, at about
+1,000 writes/s). ESKIT_BENCH_QUERY_DOCS sets the number of documents
 (default 100,000, about 10 per city value)."""
 import os
+import re
 import statistics
+import threading
 import time
 
 from eskit import Client, Service
@@ -89,3 +93,57 @@ def run(cluster, services):
     a, b = statistics.median(bulks), statistics.median(singles)
     print(f"  {'documents/s, _bulk / single':<44} {a:>10.0f}/s vs {b:>10.0f}/s   "
           f"ratio {a / b:5.2f}")
+    _lag(es, crud)
+
+
+def _lag(es, crud, rate=1000, seconds=5):
+    """Appends at `rate` writes/s from 4 threads; a poller reads the index's
+    log id from /metrics; lag = first poll past a write's log id - its 201."""
+    acks, seen = [], []  # (log_id, t) of each 201 / of each poll
+    stop = threading.Event()
+    gauge = re.compile(r"^eskit_crud_index_log_id (\S+)$", re.M)
+
+    def poll():
+        c = Client(crud.url)
+        while not stop.is_set():
+            m = gauge.search(c.get("/metrics", keep=True).body)
+            if m:
+                seen.append((float(m.group(1)), time.time()))
+
+    def write(k):
+        c = Client(es.url)
+        period = 4.0 / rate
+        t_next, n = time.time(), 0
+        while not stop.is_set():
+            r = c.post("/v1/events", {"originator": {"id": f"lag-{k}-{n}"},
+                                      "event_type": "L.Created", "payload": {"n": n}},
+                       keep=True)
+            if r.status == 201:
+                acks.append((r.json["log_id"], time.time()))
+            n += 1
+            t_next += period
+            time.sleep(max(0.0, t_next - time.time()))
+
+    threads = [threading.Thread(target=poll)] + [
+        threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    lags, j = [], 0
+    seen.sort()
+    for log_id, t_ack in sorted(acks):
+        while j < len(seen) and seen[j][0] < log_id:
+            j += 1
+        if j < len(seen):
+            lags.append(max(0.0, seen[j][1] - t_ack) * 1000)
+    lags.sort()
+    if not lags:
+        print("  index lag: no measurement")
+        return
+    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    print(f"index lag behind {len(acks) / seconds:.0f} appends/s (from the 201 to the index "
+          f"holding it; /metrics polled):")
+    print(f"  {'p50, p99':<44} {p50:>8.1f} ms {p99:>8.1f} ms   (target p99 < 50 ms)")

@@ -34,6 +34,7 @@ typedef struct crud_app {
     metrics_family *m_cache_bytes;   /* eskit_crud_cache_bytes */
     metrics_family *m_sync_rounds;   /* eskit_crud_log_catchups_total */
     metrics_family *m_sync_skips;    /* eskit_crud_log_skips_total */
+    metrics_family *m_index_log_id;  /* eskit_crud_index_log_id */
 } crud_app;
 
 /* The route table (crud_routes.c). */

@@ -50,6 +50,10 @@ void crud_index_free(crud_index *ix);
  * set (unavailable when the event store or the database is down). */
 bool crud_index_sync(crud_index *ix, int64_t *offset, err *e) WUR;
 
+/* The log offset the index held when this process last looked (after each
+ * applied batch): for the eskit_crud_index_log_id gauge. */
+int64_t crud_index_offset(crud_index *ix);
+
 /* The log id of the last change recorded at or before `ms` (ms since the
  * epoch): the index's state "as of" that instant. 0 when there was none. */
 bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e) WUR;

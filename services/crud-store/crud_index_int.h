@@ -24,6 +24,7 @@ enum {
     IX_GET_AT,
     IX_SCAN_AT,
     IX_INDEX_STATUS,
+    IX_LAZY_COMMIT,
     IX_STMT_COUNT
 };
 

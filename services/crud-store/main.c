@@ -58,6 +58,8 @@ static void crud_collect(void *ctx)
     crud_cache_stats(app->cache, &entries, &bytes);
     metrics_set(app->m_cache_entries, NULL, (double)entries);
     metrics_set(app->m_cache_bytes, NULL, (double)bytes);
+    if (app->index)
+        metrics_set(app->m_index_log_id, NULL, (double)crud_index_offset(app->index));
 }
 
 int main(int argc, char **argv)
@@ -123,9 +125,12 @@ int main(int argc, char **argv)
                                        "Times the cache was too far behind the log and "
                                        "stopped trusting every entry instead of reading it.",
                                        NULL);
+    app.m_index_log_id = metrics_gauge(app.metrics, "eskit_crud_index_log_id",
+                                       "Log id up to which the query index holds the log, as "
+                                       "this replica last saw it.", NULL);
     if (!app.m_cache_hits || !app.m_cache_misses || !app.m_replayed || !app.m_snapshots ||
         !app.m_retries || !app.m_cache_entries || !app.m_cache_bytes || !app.m_sync_rounds ||
-        !app.m_sync_skips)
+        !app.m_sync_skips || !app.m_index_log_id)
         goto out;
     app.sync = crud_sync_new(app.es, app.cache, app.m_sync_rounds, app.m_sync_skips);
     if (!app.sync)
