@@ -58,6 +58,12 @@ struct crud_index {
     struct crud_indexes *decl; /* declared indexes: their builds and readiness */
 };
 
+/* Applies one page of the log (`results`) in one transaction whose
+ * compare-and-set moves the offset from `from` to `to`; *lost: another
+ * applier moved it first, nothing written (crud_index_apply.c). */
+db_status crud_index_apply_page(db *d, int64_t from, int64_t to, const json_t *results,
+                                bool *lost, err *e) WUR;
+
 /* Runs a read statement on a pooled connection; false with e set. */
 bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
                       const char *what, err *e) WUR;
