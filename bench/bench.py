@@ -15,8 +15,9 @@ from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E4
 import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
 import bench_standby  # noqa: E402
+import bench_query  # noqa: E402
 
-# ESKIT_BENCH_ONLY=appends,reads,crud,lag,standby runs some sections (default: all);
+# ESKIT_BENCH_ONLY=appends,reads,crud,lag,standby,query runs some sections (default: all);
 # crud-history, crud-get and crud-list pick one part of the crud section.
 ONLY = set(filter(None, os.environ.get("ESKIT_BENCH_ONLY", "").split(",")))
 
@@ -94,6 +95,8 @@ def main():
             bench_lag.run(cluster, services)
         if wanted("standby"):
             bench_standby.run(services)
+        if wanted("query"):
+            bench_query.run(cluster, services)
 
         print("resident memory after the run:")
         for s in services:

@@ -146,6 +146,20 @@ db_status db_exec(db *d, size_t stmt, const db_param *params, int np, db_res **o
     return d->ops->exec(d->ctx, stmt, params, np, out, e);
 }
 
+db_status db_exec_sql(db *d, const char *sql, const db_param *params, int np, db_res **out,
+                      err *e)
+{
+    if (out)
+        *out = NULL;
+    if (d->ops->version < 2 || !d->ops->exec_sql) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: %s has no one-off statements",
+                    d->ops->name);
+        return DB_ERR_UNSUPPORTED;
+    }
+    return d->ops->exec_sql(d->ctx, sql, params, np, out, e);
+}
+
 db_status db_begin(db *d, bool write)
 {
     db_status st = d->ops->begin(d->ctx, write);

@@ -126,6 +126,16 @@ bool db_url_valid(const char *url);
 db_status db_exec(db *d, size_t stmt, const db_param *params, int np, db_res **out,
                   err *e) WUR;
 
+/*
+ * A one-off statement, not in the spec: only for text that cannot be written
+ * ahead, such as the DDL of an index over a path a user declared. Values
+ * still go in `params`, never into `sql`; whatever names the text holds must
+ * have been checked against a strict alphabet by the caller. Otherwise as
+ * db_exec. DB_ERR_UNSUPPORTED on a back end without it.
+ */
+db_status db_exec_sql(db *d, const char *sql, const db_param *params, int np, db_res **out,
+                      err *e) WUR;
+
 /* Transactions. `write`: the transaction will write (SQLite takes the write
  * lock at BEGIN, so that it never fails half-way for a lock upgrade). */
 db_status db_begin(db *d, bool write) WUR;

@@ -11,7 +11,7 @@
 #include "db.h"
 
 typedef struct db_ops {
-    int version; /* 1 */
+    int version; /* 2: exec_sql is there */
     const char *name;
     /* Connect, migrate (unless o->reads), prepare. Returns the back end's
      * context or NULL. `o` is never NULL. */
@@ -28,6 +28,9 @@ typedef struct db_ops {
     db_status (*listen)(void *ctx, const char *channel);
     int (*wait_notify)(void *ctx, int timeout_ms, int64_t *top);
     bool (*healthy)(void *ctx);
+    /* version >= 2: a one-off statement (not prepared ahead). */
+    db_status (*exec_sql)(void *ctx, const char *sql, const db_param *params, int np,
+                          db_res **out, err *e);
 } db_ops;
 
 extern const db_ops db_pg_ops;

@@ -375,8 +375,9 @@ static PGresult *db_pg_exec_prepared(db_pg *p, const char *name, int np,
     return res;
 }
 
-static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
-                            db_res **out, err *e)
+/* Runs prepared statement `stmt`, or the one-off text `sql` when not NULL. */
+static db_status db_pg_exec_any(void *ctx, size_t stmt, const char *sql,
+                                const db_param *params, int np, db_res **out, err *e)
 {
     db_pg *p = ctx;
     const char *stack_vals[DB_PG_STACK_PARAMS];
@@ -387,7 +388,7 @@ static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int 
     db_status ret = DB_ERR_OTHER;
     char name[32];
 
-    if (stmt >= p->spec->nstmts || np < 0 || (np > 0 && !params)) {
+    if ((!sql && stmt >= p->spec->nstmts) || np < 0 || (np > 0 && !params)) {
         if (e)
             err_set(e, ERR_INTERNAL, "database error: bad statement %zu or parameters", stmt);
         goto done;
@@ -416,11 +417,15 @@ static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int 
         }
     }
     snprintf(name, sizeof name, "s%zu", stmt);
-    res = db_pg_exec_prepared(p, name, np, vals);
+    res = sql ? PQexecParams(p->conn, sql, np, NULL, vals, NULL, NULL, 0)
+              : db_pg_exec_prepared(p, name, np, vals);
     ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
         char what[48];
-        snprintf(what, sizeof what, "statement %zu", stmt);
+        if (sql)
+            snprintf(what, sizeof what, "a one-off statement");
+        else
+            snprintf(what, sizeof what, "statement %zu", stmt);
         ret = db_pg_fail(p, res, what, e);
         goto done;
     }
@@ -472,8 +477,20 @@ static void db_pg_rollback(void *ctx)
     (void)db_pg_run(p, "ROLLBACK", "rollback", NULL);
 }
 
+static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
+                            db_res **out, err *e)
+{
+    return db_pg_exec_any(ctx, stmt, NULL, params, np, out, e);
+}
+
+static db_status db_pg_exec_sql(void *ctx, const char *sql, const db_param *params, int np,
+                                db_res **out, err *e)
+{
+    return db_pg_exec_any(ctx, 0, sql, params, np, out, e);
+}
+
 const db_ops db_pg_ops = {
-    .version = 1,
+    .version = 2,
     .name = "postgres",
     .open = db_pg_open,
     .close = db_pg_close,
@@ -485,4 +502,5 @@ const db_ops db_pg_ops = {
     .listen = db_pg_listen,
     .wait_notify = db_pg_wait_notify,
     .healthy = db_pg_healthy,
+    .exec_sql = db_pg_exec_sql,
 };

@@ -344,28 +344,16 @@ static int db_sqlite_bind(sqlite3_stmt *st, const db_param *params, int np)
     return SQLITE_OK;
 }
 
-static db_status db_sqlite_exec(void *ctx, size_t stmt, const db_param *params, int np,
-                                db_res **out, err *e)
+/* Binds and steps `st` to the end, collecting rows into *out (when not
+ * NULL). The caller resets or finalizes st. */
+static db_status db_sqlite_step_all(db_sqlite *s, sqlite3_stmt *st, const db_param *params,
+                                    int np, db_res **out, err *e)
 {
-    db_sqlite *s = ctx;
-    sqlite3_stmt *st = NULL;
     db_res *res = NULL;
     const char **vals = NULL;
     size_t *lens = NULL;
     db_status ret = DB_ERR_OTHER;
-    int rc;
-
-    if (stmt >= s->spec->nstmts || np < 0 || (np > 0 && !params)) {
-        if (e)
-            err_set(e, ERR_INTERNAL, "database error: bad statement %zu or parameters", stmt);
-        goto done;
-    }
-    rc = db_sqlite_stmt(s, stmt, &st);
-    if (rc != SQLITE_OK) {
-        ret = db_sqlite_fail(s, rc, "prepare", e);
-        goto done;
-    }
-    rc = db_sqlite_bind(st, params, np);
+    int rc = db_sqlite_bind(st, params, np);
     if (rc != SQLITE_OK) {
         ret = db_sqlite_fail(s, rc, "bind", e);
         goto done;
@@ -414,13 +402,48 @@ static db_status db_sqlite_exec(void *ctx, size_t stmt, const db_param *params, 
     }
     ret = DB_OK;
 done:
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
     db_res_free(res);
     free(vals);
     free(lens);
+    return ret;
+}
+
+static db_status db_sqlite_exec(void *ctx, size_t stmt, const db_param *params, int np,
+                                db_res **out, err *e)
+{
+    db_sqlite *s = ctx;
+    sqlite3_stmt *st = NULL;
+    if (stmt >= s->spec->nstmts || np < 0 || (np > 0 && !params)) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: bad statement %zu or parameters", stmt);
+        return DB_ERR_OTHER;
+    }
+    int rc = db_sqlite_stmt(s, stmt, &st);
+    if (rc != SQLITE_OK)
+        return db_sqlite_fail(s, rc, "prepare", e);
+    db_status ret = db_sqlite_step_all(s, st, params, np, out, e);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static db_status db_sqlite_exec_sql(void *ctx, const char *sql, const db_param *params, int np,
+                                    db_res **out, err *e)
+{
+    db_sqlite *s = ctx;
+    sqlite3_stmt *st = NULL;
+    if (np < 0 || (np > 0 && !params)) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: bad parameters");
+        return DB_ERR_OTHER;
+    }
+    int rc = sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_sqlite_fail(s, rc, "prepare", e);
+    }
+    db_status ret = db_sqlite_step_all(s, st, params, np, out, e);
+    sqlite3_finalize(st);
     return ret;
 }
 
@@ -469,7 +492,7 @@ static bool db_sqlite_healthy(void *ctx)
 }
 
 const db_ops db_sqlite_ops = {
-    .version = 1,
+    .version = 2,
     .name = "sqlite",
     .open = db_sqlite_open,
     .close = db_sqlite_close,
@@ -480,4 +503,5 @@ const db_ops db_sqlite_ops = {
     .listen = db_sqlite_listen,
     .wait_notify = db_sqlite_wait_notify,
     .healthy = db_sqlite_healthy,
+    .exec_sql = db_sqlite_exec_sql,
 };

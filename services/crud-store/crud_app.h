@@ -16,6 +16,7 @@
 
 typedef struct crud_types crud_types;
 typedef struct crud_sync crud_sync;
+typedef struct crud_index crud_index;
 
 typedef struct crud_app {
     http_client *es;    /* the event store; shared, thread-safe, keep-alive */
@@ -23,6 +24,7 @@ typedef struct crud_app {
     crud_sync *sync;    /* catches the cache up with the log before reads */
     crud_types *types;  /* compiled JSON Schemas per entity type */
     size_t max_doc;     /* largest document, as compact JSON (ESKIT_MAX_BODY_BYTES) */
+    crud_index *index;  /* the query index, in the store's own database */
     metrics *metrics;
     metrics_family *m_cache_hits;   /* eskit_crud_cache_hits_total */
     metrics_family *m_cache_misses; /* eskit_crud_cache_misses_total */
@@ -33,6 +35,7 @@ typedef struct crud_app {
     metrics_family *m_cache_bytes;   /* eskit_crud_cache_bytes */
     metrics_family *m_sync_rounds;   /* eskit_crud_log_catchups_total */
     metrics_family *m_sync_skips;    /* eskit_crud_log_skips_total */
+    metrics_family *m_index_log_id;  /* eskit_crud_index_log_id */
 } crud_app;
 
 /* The route table (crud_routes.c). */
@@ -47,6 +50,8 @@ void crud_http_put(http_req *r);
 void crud_http_patch(http_req *r);
 void crud_http_delete(http_req *r);
 void crud_http_history(http_req *r);
+void crud_http_find(http_req *r);
+void crud_http_bulk(http_req *r);
 void crud_http_types_create(http_req *r);
 void crud_http_types_list(http_req *r);
 void crud_http_types_get(http_req *r);

@@ -353,6 +353,35 @@ bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, 
     return crud_es_get_json(es, &path, "a log read", crud_es_log_shape, page, e);
 }
 
+bool crud_es_log_events(http_client *es, int64_t from_id, int64_t size, int wait_s,
+                        bool with_payload, json_t **page, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    *page = NULL;
+    buf_init(&path, CRUD_ES_PATH_MAX);
+    if (buf_printf(&path, "/v1/logs?from_id=%lld&size=%lld&wait=%d%s", (long long)from_id,
+                   (long long)size, wait_s, with_payload ? "" : "&skip_payload=true")) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto done;
+    }
+    /* a long poll may take its whole wait: the call's time-out covers it */
+    if (!crud_es_do(es, "GET", &path, NULL, wait_s > 0 ? (wait_s + 10) * 1000 : 0, "a log read",
+                    false, &r, e))
+        goto done;
+    if (!crud_es_log_shape(r.json)) {
+        err_set(e, ERR_INTERNAL, "the event store answered a log read with an unexpected body");
+        goto done;
+    }
+    *page = json_incref(r.json);
+    ok = true;
+done:
+    http_resp_free(&r);
+    buf_free(&path);
+    return ok;
+}
+
 bool crud_es_ready(http_client *es, err *e)
 {
     buf path;

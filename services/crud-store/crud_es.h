@@ -92,6 +92,12 @@ bool crud_es_list_streams(http_client *es, const char *entity_type, int64_t afte
  * shape (the caller decrefs). */
 bool crud_es_log(http_client *es, int64_t from_id, int64_t size, json_t **page, err *e) WUR;
 
+/* GET /v1/logs?from_id&size&wait, with the events' payloads unless
+ * with_payload is false: what the query index applies (crud_index.h).
+ * wait_s > 0 long-polls. *page as for crud_es_log (the caller decrefs). */
+bool crud_es_log_events(http_client *es, int64_t from_id, int64_t size, int wait_s,
+                        bool with_payload, json_t **page, err *e) WUR;
+
 /* GET /readyz of the event store: true when it answers 200. */
 bool crud_es_ready(http_client *es, err *e) WUR;
 

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "crud_app.h"
 #include "crud_entity.h"
+#include "crud_find.h"
 #include "crud_key.h"
 #include "jsonx.h"
 #include "service.h"
@@ -185,6 +186,43 @@ done:
 }
 
 /* GET /v1/entities/{entity_type}/{id}?version&deleted */
+/* GET of a document as it was at a past point, from the query index; an
+ * erased document is 410 as for every read. */
+static void crud_http_get_at(http_req *r, crud_app *app, const char *type, const char *id,
+                             const crud_point *past, bool with_deleted)
+{
+    err e = ERR_INIT;
+    crud_doc d = {0};
+    buf b;
+    int64_t version = 0;
+    bool found = false;
+    buf_init(&b, CRUD_HTTP_PAGE_MAX);
+    /* the latest state first: 404 for another type, 410 once erased */
+    if (!crud_entity_read(app, type, id, 0, true, &d, &e) ||
+        !crud_find_get_at(app, type, id, past, with_deleted, &b, &version, &found, &e))
+        goto fail;
+    if (!found) {
+        err_set(&e, ERR_NOT_FOUND, "%s %s did not exist then%s", type, id,
+                with_deleted ? "" : " (or was deleted then)");
+        goto fail;
+    }
+    if (buf_puts(&b, "\n")) {
+        err_set(&e, ERR_INTERNAL, "the document is too large to render");
+        goto fail;
+    }
+    crud_http_etag(r, version);
+    size_t len = 0;
+    char *text = buf_take(&b, &len);
+    http_reply_json_text(r, 200, text, len);
+    goto done;
+fail:
+    http_reply_err(r, &e);
+done:
+    crud_doc_free(&d);
+    buf_free(&b);
+    err_clear(&e);
+}
+
 void crud_http_get(http_req *r)
 {
     crud_app *app = http_req_app(r);
@@ -197,15 +235,23 @@ void crud_http_get(http_req *r)
     const char *id = type ? service_req_id(r, "id") : NULL;
     if (!id)
         return;
+    crud_point past;
     if (!http_req_query_int(r, "version", 0, 1, INT64_MAX, &version, &e) ||
         !http_req_query_bool(r, "deleted", false, &with_deleted, &e) ||
-        !crud_entity_read(app, type, id, version, with_deleted, &d, &e)) {
-        http_reply_err(r, &e);
-        err_clear(&e);
+        !crud_point_from_query(r, version, &past, &e))
+        goto fail;
+    if (past.has_time || past.has_log_id) {
+        crud_http_get_at(r, app, type, id, &past, with_deleted);
         return;
     }
+    if (!crud_entity_read(app, type, id, version, with_deleted, &d, &e))
+        goto fail;
     crud_http_entity(r, type, id, &d);
     crud_doc_free(&d);
+    return;
+fail:
+    http_reply_err(r, &e);
+    err_clear(&e);
 }
 
 /* PUT /v1/entities/{entity_type}/{id} {"originator": {"version": N},
@@ -349,10 +395,15 @@ void crud_http_list(http_req *r)
     const char *type = crud_app_entity_type(r);
     if (!type)
         goto done;
+    crud_point past;
     if (!http_req_query_int(r, "limit", 10, 1, 100, &limit, &e) ||
         !http_req_query_bool(r, "skip_payload", false, &skip_payload, &e) ||
-        !crud_entity_list(app, type, limit, http_req_query(r, "page_token"), skip_payload, &out,
-                          &e)) {
+        !crud_point_from_query(r, 0, &past, &e) ||
+        !(past.has_time || past.has_log_id
+              ? crud_find_list_at(app, type, &past, limit, http_req_query(r, "page_token"),
+                                  skip_payload, &out, &e)
+              : crud_entity_list(app, type, limit, http_req_query(r, "page_token"),
+                                 skip_payload, &out, &e))) {
         http_reply_err(r, &e);
         goto done;
     }

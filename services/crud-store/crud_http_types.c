@@ -3,6 +3,7 @@
  * JSON Schemas. Parse and validate, call crud_types, render {"spec": ...}.
  */
 #include "crud_app.h"
+#include "crud_indexes.h"
 #include "crud_types.h"
 #include "jsonx.h"
 
@@ -41,6 +42,7 @@ void crud_http_types_create(http_req *r)
         http_reply_err(r, &e);
         goto done;
     }
+    crud_indexes_declare(app->index, out); /* their builds start now */
     http_reply_json(r, created ? 201 : 200, json_pack("{s:o}", "spec", out));
 done:
     json_decref(spec);
@@ -56,10 +58,17 @@ void crud_http_types_get(http_req *r)
     if (!type)
         return;
     json_t *spec = crud_types_get(app, type, &e);
-    if (spec)
+    /* index_status is there when the spec declares indexes */
+    bool declares = json_array_size(json_object_get(spec, "indexes")) > 0;
+    json_t *status = spec && declares ? crud_indexes_status(app->index, spec, &e) : NULL;
+    if (spec && !declares)
         http_reply_json(r, 200, json_pack("{s:o}", "spec", spec));
-    else
+    else if (status)
+        http_reply_json(r, 200, json_pack("{s:o, s:o}", "spec", spec, "index_status", status));
+    else {
+        json_decref(spec);
         http_reply_err(r, &e);
+    }
     err_clear(&e);
 }
 
@@ -79,6 +88,7 @@ void crud_http_types_put(http_req *r)
         http_reply_err(r, &e);
         goto done;
     }
+    crud_indexes_declare(app->index, out); /* indexes added by the PUT: built now */
     http_reply_json(r, 200, json_pack("{s:o}", "spec", out));
 done:
     json_decref(spec);

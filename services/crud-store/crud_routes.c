@@ -13,6 +13,8 @@
 
 const http_route crud_routes[] = {
     {"POST", "/v1/entities/{entity_type}", crud_http_create, HTTP_RUN_WORKER},
+    {"POST", "/v1/entities/{entity_type}/_find", crud_http_find, HTTP_RUN_WORKER},
+    {"POST", "/v1/entities/{entity_type}/_bulk", crud_http_bulk, HTTP_RUN_WORKER},
     {"GET", "/v1/entities/{entity_type}", crud_http_list, HTTP_RUN_WORKER},
     {"GET", "/v1/entities/{entity_type}/{id}", crud_http_get, HTTP_RUN_WORKER},
     {"PUT", "/v1/entities/{entity_type}/{id}", crud_http_put, HTTP_RUN_WORKER},

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "crud_es.h"
+#include "crud_indexes.h"
 #include "crud_replay.h"
 #include "jschema.h"
 #include "jsonx.h"
@@ -242,6 +243,8 @@ json_t *crud_types_parse_spec(const json_t *spec, const char *path_type,
             json_object_set_new(out, "schema_spec", oss))
             goto oom;
     }
+    if (!crud_indexes_parse(spec, out, e)) /* declared query indexes */
+        goto fail;
     return out;
 oom:
     err_set(e, ERR_INTERNAL, "out of memory");

@@ -10,9 +10,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crud_app.h"
 #include "crud_es.h"
+#include "crud_index.h"
 #include "crud_sync.h"
 #include "crud_types.h"
 #include "log.h"
@@ -23,9 +25,14 @@ static const char *crud_es_url;
 static int64_t crud_es_timeout_ms;
 static int64_t crud_cache_entries;
 static int64_t crud_cache_bytes;
+static const char *crud_db_url;
 
 static const config_var crud_config[] = {
     SERVICE_COMMON_VARS(crud_common, "127.0.0.1:8081"),
+    {"ESKIT_DATABASE_URL", CONFIG_STRING, "sqlite:data/crud-store.db",
+     "the query index (derived data, rebuilt from the log when lost): postgres://... or "
+     "sqlite:PATH; start with --rebuild to rebuild it on purpose",
+     0, 0, NULL, &crud_db_url},
     {"ESKIT_EVENT_STORE_URL", CONFIG_STRING, "http://127.0.0.1:8080",
      "base URL of the event store", 0, 0, NULL, &crud_es_url},
     {"ESKIT_EVENT_STORE_TIMEOUT_MS", CONFIG_INT, "10000",
@@ -51,6 +58,8 @@ static void crud_collect(void *ctx)
     crud_cache_stats(app->cache, &entries, &bytes);
     metrics_set(app->m_cache_entries, NULL, (double)entries);
     metrics_set(app->m_cache_bytes, NULL, (double)bytes);
+    if (app->index)
+        metrics_set(app->m_index_log_id, NULL, (double)crud_index_offset(app->index));
 }
 
 int main(int argc, char **argv)
@@ -61,6 +70,16 @@ int main(int argc, char **argv)
     int rc = 1;
 
     service_process_init();
+    /* --rebuild is ours; config_load() sees the other arguments */
+    bool rebuild = false;
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--rebuild") == 0)
+            rebuild = true;
+        else
+            argv[nargs++] = argv[i];
+    }
+    argc = nargs;
     int cr = config_load("eskit-crud-store",
                          "The eskit CRUD store: JSON documents with history, kept as events in "
                          "the event store.",
@@ -107,16 +126,27 @@ int main(int argc, char **argv)
                                        "Times the cache was too far behind the log and "
                                        "stopped trusting every entry instead of reading it.",
                                        NULL);
+    app.m_index_log_id = metrics_gauge(app.metrics, "eskit_crud_index_log_id",
+                                       "Log id up to which the query index holds the log, as "
+                                       "this replica last saw it.", NULL);
     if (!app.m_cache_hits || !app.m_cache_misses || !app.m_replayed || !app.m_snapshots ||
         !app.m_retries || !app.m_cache_entries || !app.m_cache_bytes || !app.m_sync_rounds ||
-        !app.m_sync_skips)
+        !app.m_sync_skips || !app.m_index_log_id)
         goto out;
     app.sync = crud_sync_new(app.es, app.cache, app.m_sync_rounds, app.m_sync_skips);
     if (!app.sync)
         goto out;
     metrics_on_render(app.metrics, crud_collect, &app);
 
-    /* 3. HTTP */
+    /* 3. the query index, which follows the log from now on */
+    app.index = crud_index_new(crud_db_url, app.es, rebuild, &e);
+    if (!app.index) {
+        log_error("%s", e.message);
+        rc = e.code == ERR_INVALID_ARGUMENT ? 2 : 1;
+        goto out;
+    }
+
+    /* 4. HTTP */
     server = service_http_start("crud-store", &crud_common, crud_routes, crud_nroutes, &app, crud_ready,
                                 app.metrics);
     if (!server)
@@ -128,6 +158,7 @@ int main(int argc, char **argv)
 
 out:
     http_server_stop(server, 10000);
+    crud_index_free(app.index);
     crud_sync_free(app.sync);
     metrics_free(app.metrics);
     crud_types_free(app.types);

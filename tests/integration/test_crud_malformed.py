@@ -61,6 +61,18 @@ def put(version):
     return {"originator": {"version": version}, "payload": {"k": "v"}}
 
 
+F = C + "/_find"
+B = C + "/_bulk"
+
+
+def find(selector, **extra):
+    return dict({"selector": selector}, **extra)
+
+
+def bulk(*ops, **extra):
+    return dict({"operations": list(ops)}, **extra)
+
+
 def type_spec(**spec):
     return {"spec": spec}
 
@@ -350,6 +362,104 @@ CASES = [
     Case("type_put_same_version", "PUT", T + "/Typed",
          type_spec(entity_type="Typed", schema_spec={"schema_version": 1,
                                                      "json_schema": {}}), status=409),
+    # --- _find (issue 14): the body, the selector (400 naming the path), paging, time travel
+    Case("find_bad_json", "POST", F, b"{x", msg="JSON"),
+    Case("find_empty_body", "POST", F, b"", msg="body"),
+    Case("find_top_level_array", "POST", F, b"[]", msg="body"),
+    Case("find_no_selector", "POST", F, {"limit": 3}, msg="selector"),
+    Case("find_selector_array", "POST", F, {"selector": []}, msg="selector"),
+    Case("find_selector_string", "POST", F, {"selector": "age"}, msg="selector"),
+    Case("find_unknown_operator", "POST", F, find({"age": {"$foo": 1}}), msg="age",
+         details={"path": "age"}),
+    Case("find_gt_array", "POST", F, find({"age": {"$gt": [1]}}), msg="age"),
+    Case("find_lte_object", "POST", F, find({"age": {"$lte": {"x": 1}}}), msg="age"),
+    Case("find_in_not_array", "POST", F, find({"tags": {"$in": "vip"}}), msg="tags"),
+    Case("find_in_nested_array", "POST", F, find({"tags": {"$in": [["vip"]]}}), msg="tags"),
+    Case("find_nin_object", "POST", F, find({"tags": {"$nin": [{"a": 1}]}}), msg="tags"),
+    Case("find_exists_string", "POST", F, find({"a.b": {"$exists": "yes"}}), msg="a.b",
+         details={"path": "a.b"}),
+    Case("find_eq_object", "POST", F, find({"a": {"$eq": {"x": 1}}}), msg="a"),
+    Case("find_operators_and_members", "POST", F, find({"a": {"$eq": 1, "b": 2}}), msg="a"),
+    Case("find_or_empty", "POST", F, find({"$or": []}), msg="$or"),
+    Case("find_or_object", "POST", F, find({"$or": {"a": 1}}), msg="$or"),
+    Case("find_and_item_number", "POST", F, find({"$and": [1]}), msg="$and[0]"),
+    Case("find_nested_bad_operator", "POST", F, find({"$or": [{"x.y": {"$regex": "a"}}]}),
+         msg="x.y", details={"path": "x.y"}),
+    Case("find_top_level_unknown", "POST", F, find({"$where": "1"}), msg="$where"),
+    Case("find_empty_segment", "POST", F, find({"a..b": 1}), msg="a..b"),
+    Case("find_trailing_dot", "POST", F, find({"a.": 1}), msg="a."),
+    Case("find_limit_zero", "POST", F, find({}, limit=0), msg="limit"),
+    Case("find_limit_1001", "POST", F, find({}, limit=1001), msg="limit"),
+    Case("find_limit_string", "POST", F, find({}, limit="5"), msg="limit"),
+    Case("find_sort_object", "POST", F, find({}, sort={"a": "asc"}), msg="sort"),
+    Case("find_sort_direction", "POST", F, find({}, sort=[{"a": "up"}]), msg="sort[0]"),
+    Case("find_sort_two_members", "POST", F, find({}, sort=[{"a": "asc", "b": "asc"}]),
+         msg="sort[0]"),
+    Case("find_page_token_garbage", "POST", F, find({}, page_token="zzz"), msg="page_token"),
+    Case("find_page_token_number", "POST", F, find({}, page_token=5), msg="page_token"),
+    Case("find_skip_payload_string", "POST", F, find({}, skip_payload="yes"),
+         msg="skip_payload"),
+    Case("find_as_of_garbage", "POST", F, find({}, as_of="yesterday"), msg="as_of"),
+    Case("find_as_of_log_id_negative", "POST", F, find({}, as_of_log_id=-1),
+         msg="as_of_log_id"),
+    Case("find_as_of_both", "POST", F, find({}, as_of="2026-01-01T00:00:00Z", as_of_log_id=1),
+         msg="as_of"),
+    Case("find_unknown_member", "POST", F, find({}, fields=["a"]), msg="fields"),
+    Case("find_reserved_type", "POST", "/v1/entities/eskit.X/_find", find({}),
+         msg="entity_type"),
+    Case("get_version_and_as_of", "GET", q(S, version=1, as_of_log_id=1), msg="as_of"),
+    Case("get_as_of_garbage", "GET", q(S, as_of="soon"), msg="as_of"),
+    Case("list_as_of_log_id_word", "GET", q(C, as_of_log_id="x"), msg="as_of_log_id"),
+    # --- _bulk (issue 14): nothing written, the failing operation in details.index
+    Case("bulk_bad_json", "POST", B, b"{", msg="JSON"),
+    Case("bulk_no_operations", "POST", B, {}, msg="operations"),
+    Case("bulk_empty_operations", "POST", B, {"operations": []}, msg="operations"),
+    Case("bulk_1001_operations", "POST", B,
+         {"operations": [{"op": "create", "payload": {}}] * 1001}, msg="operations"),
+    Case("bulk_operations_object", "POST", B, {"operations": {"op": "create"}},
+         msg="operations"),
+    Case("bulk_unknown_member", "POST", B, bulk({"op": "create", "payload": {}}, atomic=True),
+         msg="operations"),
+    Case("bulk_op_number", "POST", B, bulk(1), msg="operations[0]", details={"index": 0}),
+    Case("bulk_op_unknown", "POST", B, bulk({"op": "upsert", "id": "m3", "payload": {}}),
+         msg="op", details={"index": 0}),
+    Case("bulk_op_missing", "POST", B, bulk({"id": "m3", "payload": {}}), msg="op"),
+    Case("bulk_create_payload_array", "POST", B, bulk({"op": "create", "payload": [1]}),
+         msg="payload", details={"index": 0}),
+    Case("bulk_create_bad_id", "POST", B, bulk({"op": "create", "id": "a b", "payload": {}}),
+         msg="id"),
+    Case("bulk_create_with_version", "POST", B,
+         bulk({"op": "create", "id": "m3", "version": 1, "payload": {}}), msg="version"),
+    Case("bulk_put_no_version", "POST", B, bulk({"op": "put", "id": "seed", "payload": {}}),
+         msg="version"),
+    Case("bulk_put_version_string", "POST", B,
+         bulk({"op": "put", "id": "seed", "version": "2", "payload": {}}), msg="version"),
+    Case("bulk_patch_no_patch", "POST", B, bulk({"op": "patch", "id": "seed"}), msg="patch"),
+    Case("bulk_patch_no_id", "POST", B, bulk({"op": "patch", "patch": {}}), msg="id"),
+    Case("bulk_second_fails", "POST", B,
+         bulk({"op": "create", "id": "m3", "payload": {}}, {"op": "create", "payload": "x"}),
+         msg="operations[1]", details={"index": 1}),
+    Case("bulk_schema_violation", "POST", "/v1/entities/Typed/_bulk",
+         bulk({"op": "create", "id": "m4", "payload": {"email": "a@b"}},
+              {"op": "create", "id": "m3", "payload": {"email": 5}}),
+         details={"index": 1}),
+    Case("bulk_patch_breaks_schema", "POST", "/v1/entities/Typed/_bulk",
+         bulk({"op": "patch", "id": "typed-1", "patch": {"email": 7}}), details={"index": 0}),
+    Case("bulk_reserved_type", "POST", "/v1/entities/eskit.X/_bulk",
+         bulk({"op": "create", "payload": {}}), msg="entity_type"),
+    Case("bulk_create_existing", "POST", B,
+         bulk({"op": "create", "id": "m3", "payload": {}},
+              {"op": "create", "id": "seed", "payload": {}}),
+         status=409, details={"index": 1}),
+    Case("bulk_put_stale", "POST", B, bulk({"op": "put", "id": "seed", "version": 1,
+                                            "payload": {}}), status=409, details={"index": 0}),
+    Case("bulk_delete_stale", "POST", B, bulk({"op": "delete", "id": "seed", "version": 1}),
+         status=409, details={"index": 0}),
+    Case("bulk_patch_missing", "POST", B, bulk({"op": "patch", "id": "nobody", "patch": {}}),
+         status=404, details={"index": 0}),
+    Case("bulk_delete_twice", "POST", B, bulk({"op": "delete", "id": "seed"},
+                                              {"op": "delete", "id": "seed"}),
+         status=404, details={"index": 1}),
 ]
 
 

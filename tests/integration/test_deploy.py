@@ -44,7 +44,7 @@ SERVICES = {
     "consumer-store": 8082,
     "metrics-consumer": 8083,
 }
-DB_SERVICES = {"event-store", "consumer-store"}
+DB_SERVICES = {"event-store", "consumer-store", "crud-store"}
 K8S_REPLICAS = {"event-store": 2, "crud-store": 2, "consumer-store": 2, "metrics-consumer": 1}
 
 # Every metric the services export (SPEC §2, §6, and the event store's log
@@ -673,6 +673,8 @@ def test_openapi_matches_spec():
             "/v1/entities/{entity_type}": {"post", "get"},
             "/v1/entities/{entity_type}/{id}": {"get", "put", "patch", "delete"},
             "/v1/entities/{entity_type}/{id}/history": {"get"},
+            "/v1/entities/{entity_type}/_find": {"post"},
+            "/v1/entities/{entity_type}/_bulk": {"post"},
             "/v1/types": {"post", "get"}, "/v1/types/{entity_type}": {"get", "put"},
         },
         "consumer-store": {

@@ -506,6 +506,54 @@ def test_crud_store_responses_match_the_document(live):
     assert live.finish() == 57
 
 
+def test_crud_store_queries_match_the_document(live):
+    """_find, _bulk, declared indexes and time travel (issue 14)."""
+    cr = "crud-store"
+    call = live.call
+    spec = {"entity_type": "Film", "indexes": [{"name": "by_year", "fields": ["year"]},
+                                               {"name": "by_dir", "fields": ["crew.director"]}]}
+    call(cr, "POST", "/v1/types", 201, body={"spec": spec})
+    call(cr, "POST", "/v1/types", 400, body={"spec": {
+        "entity_type": "Bad", "indexes": [{"name": "x", "fields": ["a b"]}]}})
+    r = call(cr, "POST", "/v1/entities/Film/_bulk", 200, body={"operations": [
+        {"op": "create", "id": "f1", "payload": {"year": 1979, "crew": {"director": "Scott"}}},
+        {"op": "create", "id": "f2", "payload": {"year": 1982, "crew": {"director": "Scott"}}},
+        {"op": "create", "id": "f3", "payload": {"year": 2001}},
+        {"op": "patch", "id": "f3", "patch": {"year": 1968}},
+        {"op": "put", "id": "f2", "version": 1, "payload": {"year": 1982, "title": "BR"}},
+        {"op": "delete", "id": "f1"}]})
+    assert [x["originator"]["version"] for x in r.json["results"]] == [1, 1, 1, 2, 2, 2]
+    call(cr, "POST", "/v1/entities/Film/_bulk", 400, body={"operations": []})
+    r = call(cr, "POST", "/v1/entities/Film/_bulk", 409, body={"operations": [
+        {"op": "create", "id": "f9", "payload": {}}, {"op": "create", "id": "f2", "payload": {}}]})
+    assert r.json["error"]["details"]["index"] == 1
+    call(cr, "POST", "/v1/entities/Film/_bulk", 404, body={"operations": [
+        {"op": "delete", "id": "nobody"}]})
+    r = call(cr, "GET", "/v1/types/Film", 200)
+    assert set(r.json["index_status"]) == {"by_year", "by_dir"}
+    r = call(cr, "POST", "/v1/entities/Film/_find", 200,
+             body={"selector": {"year": {"$lt": 2000}}, "sort": [{"year": "asc"}], "limit": 1})
+    assert r.json["results"][0]["originator"]["id"] == "f3" and r.json["next_page_token"]
+    call(cr, "POST", "/v1/entities/Film/_find", 200,
+         body={"selector": {}, "page_token": r.json["next_page_token"], "limit": 1,
+               "sort": [{"year": "asc"}], "skip_payload": True})
+    call(cr, "POST", "/v1/entities/Film/_find", 200,
+         body={"selector": {"$or": [{"title": "BR"}, {"crew.director": {"$exists": True}}]},
+               "as_of_log_id": 2})
+    call(cr, "POST", "/v1/entities/Film/_find", 400, body={"selector": {"year": {"$x": 1}}})
+    call(cr, "POST", "/v1/entities/Film/_find", 400, body={"limit": 1})
+    # time travel on GET and the list
+    call(cr, "GET", "/v1/entities/Film/f3?as_of_log_id=1", 404)
+    r = call(cr, "GET", "/v1/entities/Film/f1?as_of_log_id=2", 200)  # 1 is the type
+    assert r.json["payload"]["year"] == 1979 and r.header("ETag") == '"1"'
+    call(cr, "GET", "/v1/entities/Film/f1?as_of=2000-01-01T00:00:00Z", 404)
+    call(cr, "GET", "/v1/entities/Film/f1?version=1&as_of_log_id=1", 400)
+    r = call(cr, "GET", "/v1/entities/Film?as_of_log_id=4", 200)
+    assert len(r.json["results"]) == 3
+    call(cr, "GET", "/v1/entities/Film?as_of=yesterday", 400)
+    assert live.finish() == 18
+
+
 def test_consumer_store_responses_match_the_document(live):
     cs = "consumer-store"
     call = live.call

@@ -1,0 +1,149 @@
+"""The query index's benchmarks (make bench, section `query`; issue 14):
+a selective indexed _find next to pgbench running the same query on a plain
+jsonb table with the same expression index, _bulk of 100 creates against
+single creates, and the index's lag behind writes (from the append's 201 to
+the CRUD store's eskit_crud_index_log_id gauge passing its log id, at about
+1,000 writes/s). ESKIT_BENCH_QUERY_DOCS sets the number of documents
+(default 100,000, about 10 per city value)."""
+import os
+import re
+import statistics
+import threading
+import time
+
+from eskit import Client, Service
+from benchlib import ROUNDS, compare, pgbench, wrk
+
+DOCS = int(os.environ.get("ESKIT_BENCH_QUERY_DOCS", "100000"))
+
+
+def _load(es, n):
+    c = Client(es.url, timeout=300)
+    cities = max(1, n // 10)
+    for start in range(0, n, 1000):
+        evs = [{"originator": {"id": f"q{i}"}, "event_type": "Q.Created",
+                "payload": {"i": i, "city": f"c{i % cities}", "age": i % 90}}
+               for i in range(start, min(n, start + 1000))]
+        r = c.post("/v1/events", {"events": evs})
+        assert r.status == 201, r
+    return cities
+
+
+def _caught_up(crud, cities):
+    """Waits for the index to hold everything and the declared index to be ready."""
+    c = Client(crud.url, timeout=900)
+    t0 = time.time()
+    while True:
+        r = c.post("/v1/entities/Q/_find", {"selector": {"city": "c1"}})
+        assert r.status == 200, r
+        if r.json["index"] == "by_city":
+            return time.time() - t0
+        time.sleep(0.5)
+
+
+def run(cluster, services):
+    es_url, ix_url = cluster.new_database(), cluster.new_database()
+    es = Service("event-store", {"ESKIT_DATABASE_URL": es_url, "ESKIT_LOG_LEVEL": "warn",
+                                 "ESKIT_MAX_BODY_BYTES": "4194304"}).start()
+    services.append(es)
+    assert es.wait_ready(), es.log()
+    crud = Service("crud-store", {"ESKIT_EVENT_STORE_URL": es.url, "ESKIT_DATABASE_URL": ix_url,
+                                  "ESKIT_LOG_LEVEL": "warn"}).start()
+    services.append(crud)
+    assert crud.wait_ready(), crud.log()
+    t0 = time.time()
+    cities = _load(es, DOCS)
+    loaded = time.time() - t0
+    r = Client(crud.url).post("/v1/types", {"spec": {"entity_type": "Q", "indexes": [
+        {"name": "by_city", "fields": ["city"]}]}})
+    assert r.status == 201, r
+    waited = _caught_up(crud, cities)
+    print(f"query index: {DOCS} documents appended in {loaded:.1f}s; indexed and by_city "
+          f"ready {waited:.1f}s later ({DOCS / (loaded + waited):.0f} documents/s end to end)")
+
+    dbname = ix_url.rsplit("/", 1)[1]
+    cluster.psql("CREATE TABLE IF NOT EXISTS bench_q (id text PRIMARY KEY, doc jsonb NOT NULL);"
+                 "INSERT INTO bench_q SELECT 'q' || i, jsonb_build_object('i', i, 'city', "
+                 f"'c' || (i % {cities}), 'age', i % 90) FROM generate_series(0, {DOCS - 1}) i "
+                 "ON CONFLICT DO NOTHING;"
+                 "CREATE INDEX IF NOT EXISTS bench_q_city ON bench_q ((doc #> '{city}'));"
+                 "ANALYZE bench_q; ANALYZE crud_docs;", db=dbname)
+    select = (f"\\set k random(0, {cities - 1})\n"
+              "SELECT doc FROM bench_q WHERE doc #> '{city}' = to_jsonb('c' || :k) LIMIT 100;\n")
+    print(f"selective indexed _find (about {DOCS // cities} results) vs pgbench, 8 connections:")
+    compare("POST /v1/entities/Q/_find (target >= 0.5x)",
+            lambda: wrk(crud.url, "find.lua", 8, "/v1/entities/Q/_find",
+                        env={"FIND_CITIES": str(cities)}),
+            lambda: pgbench(cluster, dbname, select, 8))
+
+    c = Client(crud.url)
+    print("_bulk of 100 creates vs single creates, one connection:")
+    singles, bulks = [], []
+    for _ in range(ROUNDS):
+        t = time.time()
+        for i in range(500):
+            assert c.post("/v1/entities/W", {"payload": {"i": i}}).status == 201
+        singles.append(500 / (time.time() - t))
+        t = time.time()
+        for _ in range(10):
+            r = c.post("/v1/entities/W/_bulk",
+                       {"operations": [{"op": "create", "payload": {"i": i}} for i in range(100)]})
+            assert r.status == 200, r
+        bulks.append(1000 / (time.time() - t))
+    a, b = statistics.median(bulks), statistics.median(singles)
+    print(f"  {'documents/s, _bulk / single':<44} {a:>10.0f}/s vs {b:>10.0f}/s   "
+          f"ratio {a / b:5.2f}")
+    _lag(es, crud)
+
+
+def _lag(es, crud, rate=1000, seconds=5):
+    """Appends at `rate` writes/s from 4 threads; a poller reads the index's
+    log id from /metrics; lag = first poll past a write's log id - its 201."""
+    acks, seen = [], []  # (log_id, t) of each 201 / of each poll
+    stop = threading.Event()
+    gauge = re.compile(r"^eskit_crud_index_log_id (\S+)$", re.M)
+
+    def poll():
+        c = Client(crud.url)
+        while not stop.is_set():
+            m = gauge.search(c.get("/metrics", keep=True).body)
+            if m:
+                seen.append((float(m.group(1)), time.time()))
+
+    def write(k):
+        c = Client(es.url)
+        period = 4.0 / rate
+        t_next, n = time.time(), 0
+        while not stop.is_set():
+            r = c.post("/v1/events", {"originator": {"id": f"lag-{k}-{n}"},
+                                      "event_type": "L.Created", "payload": {"n": n}},
+                       keep=True)
+            if r.status == 201:
+                acks.append((r.json["log_id"], time.time()))
+            n += 1
+            t_next += period
+            time.sleep(max(0.0, t_next - time.time()))
+
+    threads = [threading.Thread(target=poll)] + [
+        threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    lags, j = [], 0
+    seen.sort()
+    for log_id, t_ack in sorted(acks):
+        while j < len(seen) and seen[j][0] < log_id:
+            j += 1
+        if j < len(seen):
+            lags.append(max(0.0, seen[j][1] - t_ack) * 1000)
+    lags.sort()
+    if not lags:
+        print("  index lag: no measurement")
+        return
+    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    print(f"index lag behind {len(acks) / seconds:.0f} appends/s (from the 201 to the index "
+          f"holding it; /metrics polled):")
+    print(f"  {'p50, p99':<44} {p50:>8.1f} ms {p99:>8.1f} ms   (target p99 < 50 ms)")
