@@ -50,18 +50,30 @@ typedef struct es_smap {
     size_t cap; /* a power of two */
 } es_smap;
 
+/* The slot of `id` in an open-addressing table of `cap` (a power of two)
+ * slots of `size` bytes, each a struct whose first member is its key
+ * (`const char *id`, NULL when free): the slot holding it, else, with
+ * `add`, a free one now keyed by it (the caller sized the table so that one
+ * is left), else NULL. */
+static void *es_slot(void *slots, size_t size, size_t cap, const char *id, bool add)
+{
+    size_t i = (size_t)strhash(id) & (cap - 1);
+    for (;;) {
+        const char **key = (const char **)((char *)slots + i * size);
+        if (!*key) {
+            if (add)
+                *key = id;
+            return add ? key : NULL;
+        }
+        if (strcmp(*key, id) == 0)
+            return key;
+        i = (i + 1) & (cap - 1);
+    }
+}
+
 static es_sstate *es_smap_get(es_smap *m, const char *id, bool add)
 {
-    size_t i = (size_t)strhash(id) & (m->cap - 1);
-    while (m->slots[i].id) {
-        if (strcmp(m->slots[i].id, id) == 0)
-            return &m->slots[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    if (!add)
-        return NULL;
-    m->slots[i].id = id;
-    return &m->slots[i];
+    return es_slot(m->slots, sizeof *m->slots, m->cap, id, add);
 }
 
 /* A map holding every stream the jobs touch, all new and at version 0.
@@ -100,16 +112,7 @@ typedef struct es_imap {
 
 static es_iref *es_imap_get(es_imap *m, const char *id, bool add)
 {
-    size_t i = (size_t)strhash(id) & (m->cap - 1);
-    while (m->slots[i].id) {
-        if (strcmp(m->slots[i].id, id) == 0)
-            return &m->slots[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    if (!add)
-        return NULL;
-    m->slots[i].id = id;
-    return &m->slots[i];
+    return es_slot(m->slots, sizeof *m->slots, m->cap, id, add);
 }
 
 /* What either path builds for a group: the streams it touches, its event
