@@ -8,6 +8,9 @@
 #   make deploy     build the image and start docker-compose.yml (docs/deploy.md)
 #   make deploy-down  stop and remove that stack (its volumes stay)
 #   make deploy-k8s apply deploy/k8s with kubectl (K8S_APPLY_FLAGS=--dry-run=server, say)
+#   make fuzz       libFuzzer targets of fuzz/ under ASan and UBSan, FUZZ_SECONDS
+#                   each (FUZZ_TARGETS="fuzz_mpatch ..." to choose); make test
+#                   runs each for FUZZ_TEST_SECONDS (fuzz-smoke)
 
 SANITIZE ?= 0
 BUILD    ?= build
@@ -38,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Objects are rebuilt when the flags change (SANITIZE=1 and back).
 FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
 
-.PHONY: all deps run test unit integration bench clean lint deploy deploy-down deploy-k8s
+.PHONY: all deps run test unit integration bench clean lint deploy deploy-down deploy-k8s fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 deps:
@@ -96,6 +99,53 @@ test: deps
 	@tools/lint.sh
 	$(MAKE) all unit
 	$(MAKE) integration
+	$(MAKE) fuzz-smoke
+
+# --- fuzzing: clang's libFuzzer, with its own objects in $(BUILD)/fuzz -------------
+# A target fuzz/fuzz_NAME.c links fuzz/fuzzlib.c, libeskit and, for fuzz_event_*,
+# fuzz_crud_* and fuzz_consumer_*, the modules of that service (not its main.c).
+FUZZ_CC           ?= clang
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 4
+FUZZ_DIR   := $(BUILD)/fuzz
+FUZZ_ALL   := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -Ifuzz
+FUZZ_LIB   := $(FUZZ_DIR)/lib/libeskit.a
+fuzz_svc = $(if $(filter fuzz_event_%,$(1)),event-store,$(if $(filter fuzz_crud_%,$(1)),crud-store,$(if $(filter fuzz_consumer_%,$(1)),consumer-store)))
+fuzz_svc_lib = $(if $(call fuzz_svc,$(1)),$(FUZZ_DIR)/lib/libsvc-$(call fuzz_svc,$(1)).a)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(addprefix -I,$(dir $<)) -c $< -o $@
+
+$(FUZZ_LIB): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+.SECONDARY:
+fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))))
+$(FUZZ_DIR)/lib/libsvc-%.a: $$(call fuzz_svc_obj,$$*)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_DIR)/obj/fuzz/fuzzlib.o $$(call fuzz_svc_lib,$$*) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(if $(call fuzz_svc,$*),-Iservices/$(call fuzz_svc,$*)) \
+	  -o $@ $< $(FUZZ_DIR)/obj/fuzz/fuzzlib.o $(call fuzz_svc_lib,$*) $(FUZZ_LIB) $(LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
+
+# Any crash, leak, sanitizer report or failed check fails the run.
+fuzz: fuzz-build
+	@tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	@tools/fuzz.sh smoke $(FUZZ_TEST_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 run: deps all
 	@tools/run.sh $(abspath $(BUILD)/bin)
@@ -130,4 +180,4 @@ deploy-k8s:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz -name '*.d' 2>/dev/null)
