@@ -147,3 +147,24 @@ void fuzzlib_expect_equal(const json_t *a, const json_t *b, const char *what)
     char *sb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
     fuzzlib_fail("%s: %.500s != %.500s", what, sa ? sa : "?", sb ? sb : "?");
 }
+
+json_t *fuzzlib_strip_nulls(const json_t *v)
+{
+    if (!json_is_object(v)) {
+        json_t *c = json_deep_copy(v);
+        if (!c)
+            fuzzlib_fail("out of memory");
+        return c;
+    }
+    json_t *out = json_object();
+    const char *k;
+    size_t klen;
+    json_t *m;
+    json_object_keylen_foreach((json_t *)v, k, klen, m) {
+        if (json_is_null(m))
+            continue;
+        if (!out || json_object_setn_new(out, k, klen, fuzzlib_strip_nulls(m)))
+            fuzzlib_fail("out of memory");
+    }
+    return out;
+}

@@ -49,4 +49,8 @@ json_t *fuzzlib_reparse(const char *text, size_t len, const char *what);
 /* Aborts unless a and b are equal JSON values (jansson's json_equal). */
 void fuzzlib_expect_equal(const json_t *a, const json_t *b, const char *what);
 
+/* A copy of v without the null members of its objects, through objects
+ * only (a merge patch replaces an array whole, so arrays keep theirs). */
+json_t *fuzzlib_strip_nulls(const json_t *v);
+
 #endif

@@ -33,7 +33,12 @@ for t in "$@"; do
   mkdir -p "$work"
   args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
         -max_len=16384 -artifact_prefix="$dir/artifacts/$t/")
-  [ -f "fuzz/dict/$t.dict" ] && args+=(-dict="fuzz/dict/$t.dict")
+  # a target's own dictionary, else the one of JSON syntax
+  if [ -f "fuzz/dict/$t.dict" ]; then
+    args+=(-dict="fuzz/dict/$t.dict")
+  elif [ -f fuzz/dict/json.dict ]; then
+    args+=(-dict=fuzz/dict/json.dict)
+  fi
   echo "fuzz: $t for ${seconds}s"
   "$bin" "${args[@]}" "$work" "$seeds" >"$log" 2>&1
   rc=$?
