@@ -5,9 +5,11 @@
  *
  * Checks: a refused body is a 400 whose error body renders; an accepted one
  * gives 1 event (single form) or 1 to ES_BATCH_MAX (batch form), each with
- * a valid originator id and event type, a payload, and a version of 0 or
- * more; and the answer to the append (es_event_render_appended, with made-up
- * log ids and versions) is valid JSON that carries the events back.
+ * a valid originator id and event type, a payload, a version of 0 or more,
+ * metadata that is an object or absent and an event id that is a lowercase
+ * UUID or absent; and the answer to the append (es_event_render_appended, with made-up
+ * log ids and versions) is valid JSON that carries the events back (ids,
+ * types, payloads, metadata, event ids).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,11 @@ static void check_answer(const json_t *body, es_event *evs, size_t n, bool batch
             strcmp(type, evs[i].event_type) != 0)
             fuzzlib_fail("answer %zu does not carry the event's id and type", i);
         fuzzlib_expect_equal(json_object_get(ev, "payload"), evs[i].payload, "answer payload");
+        fuzzlib_expect_equal(json_object_get(ev, "metadata"), evs[i].metadata,
+                             "answer metadata");
+        const char *eid = json_string_value(json_object_get(ev, "event_id"));
+        if (strcmp(eid ? eid : "", evs[i].event_id) != 0)
+            fuzzlib_fail("answer %zu does not carry the event id", i);
     }
     (void)body;
     json_decref(ans);
@@ -71,8 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++) {
         size_t elen = 0;
         if (!validate_id(evs[i].originator_id) || !validate_event_type(evs[i].event_type, &elen) ||
-            elen != evs[i].entity_len || !evs[i].payload || evs[i].want_version < 0)
+            elen != evs[i].entity_len || !evs[i].payload || evs[i].want_version < 0 ||
+            (evs[i].metadata && !json_is_object(evs[i].metadata)))
             fuzzlib_fail("event %zu passed with an invalid field", i);
+        const char *id = evs[i].event_id;
+        if (id[0] && (strlen(id) != 36 || strspn(id, "0123456789abcdef-") != 36))
+            fuzzlib_fail("event %zu has event_id '%s', not a lowercase UUID", i, id);
     }
     check_answer(body, evs, n, batch);
     free(evs);

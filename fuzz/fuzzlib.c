@@ -141,7 +141,7 @@ json_t *fuzzlib_reparse(const char *text, size_t len, const char *what)
 
 void fuzzlib_expect_equal(const json_t *a, const json_t *b, const char *what)
 {
-    if (json_equal(a, b))
+    if ((!a && !b) || json_equal(a, b))
         return;
     char *sa = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
     char *sb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);

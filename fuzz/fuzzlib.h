@@ -46,7 +46,8 @@ char *fuzzlib_dump(const json_t *v);
 /* Aborts unless text[0..len) is one valid JSON text; returns it parsed. */
 json_t *fuzzlib_reparse(const char *text, size_t len, const char *what);
 
-/* Aborts unless a and b are equal JSON values (jansson's json_equal). */
+/* Aborts unless a and b are equal JSON values (jansson's json_equal), or
+ * both NULL (absent). */
 void fuzzlib_expect_equal(const json_t *a, const json_t *b, const char *what);
 
 /* A copy of v without the null members of its objects, through objects
