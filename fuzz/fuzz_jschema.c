@@ -20,43 +20,48 @@
 
 static jschema *meta;
 
-/* The value at JSON Pointer p (RFC 6901) in v, or NULL. */
+/* The value at JSON Pointer p[0..len) (RFC 6901) in v, or NULL. */
 static const json_t *pointer_get(const json_t *v, const char *p, size_t len)
 {
     size_t i = 0;
-    char key[4096];
-    while (i < len) {
-        if (p[i] != '/' || !v)
-            return NULL;
+    char *key = malloc(len + 1);
+    if (!key)
+        fuzzlib_fail("out of memory");
+    while (v && i < len) {
+        if (p[i] != '/') {
+            v = NULL;
+            break;
+        }
         i++;
         size_t k = 0;
+        bool bad = false;
         while (i < len && p[i] != '/') {
             char c = p[i++];
             if (c == '~') {
                 if (i >= len || (p[i] != '0' && p[i] != '1'))
-                    return NULL;
-                c = p[i++] == '0' ? '~' : '/';
+                    bad = true;
+                else
+                    c = p[i++] == '0' ? '~' : '/';
             }
-            if (k >= sizeof key)
-                return NULL;
             key[k++] = c;
         }
-        if (json_is_object(v)) {
+        if (bad) {
+            v = NULL;
+        } else if (json_is_object(v)) {
             v = json_object_getn(v, key, k);
         } else if (json_is_array(v)) {
             size_t idx = 0;
-            if (k == 0 || (k > 1 && key[0] == '0'))
-                return NULL;
-            for (size_t j = 0; j < k; j++) {
-                if (key[j] < '0' || key[j] > '9')
-                    return NULL;
+            bool digits = k > 0 && !(k > 1 && key[0] == '0') && k < 19;
+            for (size_t j = 0; digits && j < k; j++) {
+                digits = key[j] >= '0' && key[j] <= '9';
                 idx = idx * 10 + (size_t)(key[j] - '0');
             }
-            v = json_array_get(v, idx);
+            v = digits ? json_array_get(v, idx) : NULL;
         } else {
-            return NULL;
+            v = NULL;
         }
     }
+    free(key);
     return v;
 }
 

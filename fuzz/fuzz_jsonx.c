@@ -7,8 +7,12 @@
  * unchanged, jsonx_depth agrees with a walk of the parsed value, the
  * nesting limit holds, and the typed getters (jsonx_get_*) either succeed
  * with a value of the right type and range or fail with a 400 naming the
- * field.
+ * field. When the body is an array, its members are compared pairwise:
+ * jsonx_equal is symmetric and implied by json_equal, and jsonx_num_cmp
+ * agrees with an exact comparison of int64 and double (a differential
+ * check: no rounding through a double).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +92,61 @@ static void check_getters(const json_t *v)
     }
 }
 
+/* Exact comparison of an int64 with a finite double. */
+static int cmp_int_double(long long i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    double t = trunc(d);
+    long long ti = (long long)t;
+    if (i != ti)
+        return i < ti ? -1 : 1;
+    double frac = d - t;
+    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+static int exact_num_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b))
+        return (json_integer_value(a) > json_integer_value(b)) -
+               (json_integer_value(a) < json_integer_value(b));
+    if (json_is_real(a) && json_is_real(b)) {
+        double x = json_real_value(a), y = json_real_value(b);
+        return (x > y) - (x < y);
+    }
+    if (json_is_integer(a))
+        return cmp_int_double((long long)json_integer_value(a), json_real_value(b));
+    return -cmp_int_double((long long)json_integer_value(b), json_real_value(a));
+}
+
+static void check_pairs(const json_t *v)
+{
+    size_t n = json_array_size(v);
+    if (n > 8)
+        n = 8;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(v, i);
+        for (size_t j = 0; j < n; j++) {
+            const json_t *y = json_array_get(v, j);
+            bool eq = jsonx_equal(x, y);
+            if (eq != jsonx_equal(y, x))
+                fuzzlib_fail("jsonx_equal is not symmetric for members %zu and %zu", i, j);
+            if (json_equal(x, y) && !eq)
+                fuzzlib_fail("json_equal but not jsonx_equal: members %zu and %zu", i, j);
+            if (json_is_number(x) && json_is_number(y)) {
+                int c = jsonx_num_cmp(x, y), want = exact_num_cmp(x, y);
+                if (c != want)
+                    fuzzlib_fail("jsonx_num_cmp of members %zu and %zu is %d, exactly %d", i,
+                                 j, c, want);
+                if (eq != (c == 0))
+                    fuzzlib_fail("jsonx_equal and jsonx_num_cmp disagree");
+            }
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzzlib_init();
@@ -118,6 +177,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzzlib_fail("a dumped body does not parse again: %s", e2.message);
     fuzzlib_expect_equal(v, again, "dump and re-parse");
     check_getters(v);
+    if (json_is_array(v))
+        check_pairs(v);
+    if (!jsonx_equal(v, again))
+        fuzzlib_fail("jsonx_equal says a re-parsed body differs");
 
     /* the server's form: the same value within the limit, a 400 beyond it */
     err e3 = ERR_INIT;
