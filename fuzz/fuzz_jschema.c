@@ -9,8 +9,9 @@
  *  - whatever compiles is valid against the draft-07 meta-schema;
  *  - validate: true leaves no error list; false gives a non-empty list of
  *    {"path", "message"} where path is a JSON Pointer whose parent exists in
- *    the instance (the property itself may be the missing one); the answer
- *    does not change when run again or without an error list.
+ *    the instance (the property itself may be the missing one), and the
+ *    CRUD store's 400 built from them renders; the answer does not change
+ *    when run again or without an error list.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +93,19 @@ static void check_one(const jschema *s, const json_t *instance)
     bool ok = jschema_validate(s, instance, &errors);
     if (ok && errors)
         fuzzlib_fail("valid, yet an error list");
-    if (!ok)
+    if (!ok) {
         check_errors(errors, instance);
+        /* the CRUD store's 400 (crud_types_check) must render */
+        json_t *first = json_array_get(errors, 0);
+        const char *path = json_string_value(json_object_get(first, "path"));
+        const char *msg = json_string_value(json_object_get(first, "message"));
+        err e = ERR_INIT;
+        err_set_details(&e, ERR_INVALID_ARGUMENT, json_pack("{s:O}", "errors", errors),
+                        "payload does not match the JSON Schema of %s: %s%s%s", "Order",
+                        path && *path ? path : "", path && *path ? ": " : "", msg ? msg : "");
+        fuzzlib_check_err(&e, ERR_INVALID_ARGUMENT, "the CRUD store's schema error");
+        err_clear(&e);
+    }
     if (jschema_validate(s, instance, NULL) != ok)
         fuzzlib_fail("the answer changes without an error list");
     if (jschema_validate(s, instance, &again) != ok)
