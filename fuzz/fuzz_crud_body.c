@@ -1,10 +1,10 @@
 /*
  * fuzz_crud_body.c - libFuzzer target for the write requests of
- * /v1/entities (services/crud-store/crud_body.c) and what the CRUD store
- * then does with their documents. The first byte picks the request (POST,
- * PUT or PATCH) and whether an If-Match header is sent; up to the first
- * newline follows the header's value, then the body, read as the server
- * reads one.
+ * /v1/entities (services/crud-store/crud_body.c, crud_key.c) and what the
+ * CRUD store then does with their documents. The first byte picks the
+ * request (POST, PUT or PATCH) and whether If-Match (0x80) and
+ * Idempotency-Key (0x40) are sent; then come two lines, the values of the
+ * two headers, then the body, read as the server reads one.
  *
  * Checks: a refused request is a 400 whose error body renders; an accepted
  * POST has an object payload and a valid id or none; an accepted PUT has an
@@ -13,12 +13,16 @@
  * through what the store does on a write: the merge patch from the current
  * document, applied again, gives the document (less null members when the
  * current one has none), and its stored text reads back equal
- * (crud_doc_json).
+ * (crud_doc_json). An Idempotency-Key is accepted exactly when it is an id
+ * (SPEC §2); its derived stream and event ids are UUIDs, all different, and
+ * the request's fingerprint is the same for a body whose members come in
+ * another order, and changes with the method or the body.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "crud_body.h"
+#include "crud_key.h"
 #include "crud_replay.h"
 #include "fuzzlib.h"
 #include "jsonx.h"
@@ -58,18 +62,83 @@ static void check_write(const json_t *cur, const json_t *next)
     json_decref(patch);
 }
 
+/* A copy of an object with its members in the reverse order. */
+static json_t *reversed(const json_t *v)
+{
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    size_t n = json_object_size(v), i = 0;
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    const char *k;
+    json_t *m;
+    json_object_foreach((json_t *)v, k, m) keys[i++] = k;
+    json_t *out = json_object();
+    while (i-- > 0)
+        json_object_set_new(out, keys[i], reversed(json_object_get(v, keys[i])));
+    free(keys);
+    return out;
+}
+
+static void check_key(const char *header, const char *method, const json_t *body)
+{
+    crud_key k, again, other;
+    err e = ERR_INIT;
+    const char *path = "/v1/entities/User/doc-1";
+    bool ok = crud_key_init(&k, header, method, path, body, &e);
+    if (ok != validate_id(header))
+        fuzzlib_fail("crud_key_init('%s') = %d", header, ok);
+    if (!ok) {
+        fuzzlib_check_err(&e, ERR_INVALID_ARGUMENT, "Idempotency-Key");
+        if (!strstr(e.message, "Idempotency-Key"))
+            fuzzlib_fail("the message does not name the header: %s", e.message);
+        err_clear(&e);
+        return;
+    }
+    char u[VALIDATE_UUID_LEN];
+    const char *ids[] = {k.record_event_id, k.doc_event_id, k.doc_id, k.request,
+                         k.stream + strlen("eskit.IdempotencyKey-")};
+    if (strncmp(k.stream, "eskit.IdempotencyKey-", 21) != 0 || !validate_id(k.stream))
+        fuzzlib_fail("key stream '%s'", k.stream);
+    for (size_t i = 0; i < 5; i++) {
+        if (!validate_uuid(ids[i], u) || strcmp(u, ids[i]) != 0)
+            fuzzlib_fail("derived id %zu '%s' is not a lowercase UUID", i, ids[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ids[i], ids[j]) == 0)
+                fuzzlib_fail("derived ids %zu and %zu are the same", j, i);
+    }
+    if (k.status != (strcmp(method, "POST") == 0 ? 201 : 200) || strcmp(k.key, header) != 0)
+        fuzzlib_fail("crud_key_init: status %d, key '%s'", k.status, k.key);
+    json_t *rev = reversed(body);
+    if (!crud_key_init(&again, header, method, path, rev, &e) ||
+        memcmp(&again, &k, sizeof k) != 0)
+        fuzzlib_fail("the same request in another member order is another request");
+    json_decref(rev);
+    if (!crud_key_init(&other, header, strcmp(method, "PUT") ? "PUT" : "POST", path, body, &e) ||
+        strcmp(other.request, k.request) == 0)
+        fuzzlib_fail("another method is the same request");
+    json_t *more = json_is_object(body) ? json_deep_copy(body) : json_object();
+    json_object_set_new(more, "\x01fuzz", json_true());
+    if (!crud_key_init(&other, header, method, path, more, &e) ||
+        strcmp(other.request, k.request) == 0)
+        fuzzlib_fail("another body is the same request");
+    json_decref(more);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzzlib_init();
     if (size < 1)
         return 0;
     unsigned op = data[0] % 3;
-    bool with_header = data[0] & 0x80;
-    const uint8_t *nl = memchr(data + 1, '\n', size - 1);
-    size_t hlen = nl ? (size_t)(nl - (data + 1)) : 0;
-    char *header = with_header ? fuzzlib_cstr(data + 1, hlen) : NULL;
-    const uint8_t *body_data = nl ? nl + 1 : data + 1;
-    size_t body_len = size - (size_t)(body_data - data);
+    bool with_header = data[0] & 0x80, with_key = data[0] & 0x40;
+    const uint8_t *end = data + size, *p = data + 1;
+    const uint8_t *nl1 = memchr(p, '\n', (size_t)(end - p));
+    const uint8_t *l2 = nl1 ? nl1 + 1 : end;
+    const uint8_t *nl2 = memchr(l2, '\n', (size_t)(end - l2));
+    char *header = with_header && nl1 ? fuzzlib_cstr(p, (size_t)(nl1 - p)) : NULL;
+    char *key = with_key && nl2 ? fuzzlib_cstr(l2, (size_t)(nl2 - l2)) : NULL;
+    const uint8_t *body_data = nl2 ? nl2 + 1 : end;
+    size_t body_len = (size_t)(end - body_data);
     json_t *cur = json_loads(current_text, 0, NULL);
     err e = ERR_INIT;
     bool ok = false;
@@ -116,10 +185,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!ok)
         fuzzlib_check_err(&e, ERR_INVALID_ARGUMENT, "a CRUD write request");
+    else if (key)
+        check_key(key, op == 0 ? "POST" : op == 1 ? "PUT" : "PATCH", body);
 done:
     err_clear(&e);
     json_decref(body);
     json_decref(cur);
     free(header);
+    free(key);
     return 0;
 }

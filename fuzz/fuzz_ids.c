@@ -2,7 +2,9 @@
  * fuzz_ids.c - libFuzzer target for the names of SPEC §2 (common/
  * validate.c): ids (path segments, originator.id), entity types, event
  * types and event ids (UUIDs). The bytes are one name, cut at the first
- * NUL as a decoded path segment or a JSON string would be.
+ * NUL as a decoded path segment or a JSON string would be; whole, they are
+ * checked as UTF-8 text (validate_utf8_text, validate_utf8_char: query
+ * values, headers, path segments) against fuzzlib's own UTF-8 reader.
  *
  * Each validator is checked against the rule written as a PCRE2 regular
  * expression (a differential check), and validate_event_type's split and
@@ -45,6 +47,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzzlib_fail("pattern %d does not compile", i);
         }
         md = pcre2_match_data_create(4, NULL);
+    }
+    /* UTF-8 text (query values, headers, path segments): the raw bytes */
+    bool text = fuzzlib_utf8((const char *)data, size) && !memchr(data, '\0', size);
+    if (validate_utf8_text((const char *)data, size) != text)
+        fuzzlib_fail("validate_utf8_text says %d", !text);
+    if (size > 0) {
+        unsigned c = data[0];
+        size_t lead = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                                 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        size_t want = lead && lead <= size && fuzzlib_utf8((const char *)data, lead) ? lead : 0;
+        size_t k = validate_utf8_char((const char *)data, size);
+        if (k != want)
+            fuzzlib_fail("validate_utf8_char says %zu, not %zu", k, want);
     }
     char *s = fuzzlib_cstr(data, size);
     size_t elen = 0;
