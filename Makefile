@@ -9,8 +9,9 @@
 #   make deploy-down  stop and remove that stack (its volumes stay)
 #   make deploy-k8s apply deploy/k8s with kubectl (K8S_APPLY_FLAGS=--dry-run=server, say)
 #   make fuzz       libFuzzer targets of fuzz/ under ASan and UBSan, FUZZ_SECONDS
-#                   each (FUZZ_TARGETS="fuzz_mpatch ..." to choose); make test
-#                   runs each for FUZZ_TEST_SECONDS (fuzz-smoke)
+#                   each (FUZZ_TARGETS="fuzz_mpatch ..." to choose; FUZZ_RUNS=N
+#                   stops each after N executions); make test runs each for
+#                   FUZZ_TEST_SECONDS (fuzz-smoke)
 
 SANITIZE ?= 0
 BUILD    ?= build
@@ -107,10 +108,11 @@ test: deps
 FUZZ_CC           ?= clang
 FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= 4
+FUZZ_RUNS         ?= 0
 FUZZ_DIR   := $(BUILD)/fuzz
 FUZZ_ALL   := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
-FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O2 -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer -Ifuzz
 FUZZ_LIB   := $(FUZZ_DIR)/lib/libeskit.a
 fuzz_svc = $(if $(filter fuzz_event_%,$(1)),event-store,$(if $(filter fuzz_crud_%,$(1)),crud-store,$(if $(filter fuzz_consumer_%,$(1)),consumer-store)))
@@ -142,10 +144,10 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
 
 # Any crash, leak, sanitizer report or failed check fails the run.
 fuzz: fuzz-build
-	@tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
+	@FUZZ_RUNS=$(FUZZ_RUNS) tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	@tools/fuzz.sh smoke $(FUZZ_TEST_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
+	@FUZZ_RUNS=0 tools/fuzz.sh smoke $(FUZZ_TEST_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 run: deps all
 	@tools/run.sh $(abspath $(BUILD)/bin)

@@ -11,7 +11,8 @@
  * re-implementation), http_param_bool exactly true/false/1/0, and every
  * refusal is a 400 naming the parameter whose error body renders; the
  * media-type check ignores the case of the type; a path matched to a route
- * gives back the path when its parameters are put into the pattern.
+ * agrees with its pattern segment by segment, literals as sent and each
+ * parameter its segment percent-decoded (a plain re-implementation).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -123,6 +124,14 @@ static void check_media_type(const char *v)
     }
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 static void check_route(const char *path, unsigned pick)
 {
     static http_router *router;
@@ -135,26 +144,42 @@ static void check_route(const char *path, unsigned pick)
     const char *method = methods[pick % (sizeof methods / sizeof methods[0])];
     http_route_result res = http_router_find(router, method, path, &m, &rt, allow, sizeof allow);
     if (res == HTTP_ROUTE_FOUND) {
-        /* put the parameters back into the pattern */
-        char back[8192];
-        size_t used = 0;
+        /* segment by segment: literals as sent, parameters decoded */
+        const char *pp = rt->pattern, *up = path;
         int k = 0;
-        for (const char *p = rt->pattern; *p && used < sizeof back - 1;) {
-            if (*p == '{') {
-                const char *end = strchr(p, '}');
-                const char *v = k < m.nparams ? m.values[k++] : "";
-                if (!*v || strchr(v, '/'))
-                    fuzzlib_fail("route %s: parameter '%s'", rt->pattern, v);
-                int n = snprintf(back + used, sizeof back - used, "%s", v);
-                used += n > 0 ? (size_t)n : 0;
-                p = end + 1;
-            } else {
-                back[used++] = *p++;
+        while (*pp) {
+            if (*pp != '/' || *up != '/')
+                fuzzlib_fail("path '%s' matched %s", path, rt->pattern);
+            pp++, up++;
+            size_t pl = strcspn(pp, "/"), ul = strcspn(up, "/");
+            if (*pp == '{') {
+                char want[4096];
+                size_t wl = 0;
+                if (ul == 0 || k >= m.nparams)
+                    fuzzlib_fail("path '%s': parameter %d of %s", path, k, rt->pattern);
+                for (size_t i = 0; i < ul && wl < sizeof want; i++) {
+                    int hi = up[i] == '%' && i + 2 < ul ? hexval(up[i + 1]) : -1;
+                    int lo = hi >= 0 ? hexval(up[i + 2]) : -1;
+                    if (lo >= 0) {
+                        want[wl++] = (char)(hi * 16 + lo);
+                        i += 2;
+                    } else {
+                        want[wl++] = up[i];
+                    }
+                }
+                if (wl < sizeof want &&
+                    (m.value_lens[k] != wl || memcmp(m.values[k], want, wl) != 0 ||
+                     m.values[k][wl] != '\0'))
+                    fuzzlib_fail("path '%s': parameter %d is not its segment decoded", path, k);
+                k++;
+            } else if (pl != ul || strncmp(pp, up, pl) != 0) {
+                fuzzlib_fail("path '%s' matched %s", path, rt->pattern);
             }
+            pp += pl;
+            up += ul;
         }
-        back[used < sizeof back ? used : sizeof back - 1] = '\0';
-        if (used < sizeof back - 1 && strcmp(back, path) != 0)
-            fuzzlib_fail("path '%s' matched %s, which gives '%s'", path, rt->pattern, back);
+        if (*up || k != m.nparams)
+            fuzzlib_fail("path '%s' matched %s with %d parameters", path, rt->pattern, m.nparams);
     } else if (res == HTTP_ROUTE_BAD_METHOD && !allow[0]) {
         fuzzlib_fail("405 for '%s' without an Allow list", path);
     }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # fuzz.sh MODE SECONDS FUZZ_DIR TARGET... - run libFuzzer targets one after
-# the other (one core), each for SECONDS, and print a table of executions.
+# the other (one core), each for SECONDS (FUZZ_SECONDS_<target> in the
+# environment overrides one; FUZZ_RUNS > 0 also stops each after that many
+# executions), and print a table of executions.
 #
 #   run    the working corpus FUZZ_DIR/corpus/T grows across runs; the seeds
 #          of fuzz/corpus/T are read, never written
@@ -31,15 +33,19 @@ for t in "$@"; do
     work="$dir/corpus/$t"
   fi
   mkdir -p "$work"
-  args=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
-        -max_len=16384 -artifact_prefix="$dir/artifacts/$t/")
+  # FUZZ_SECONDS_<target> overrides the time of one target; FUZZ_RUNS > 0
+  # also ends each target after that many executions
+  secs_var="FUZZ_SECONDS_$t"
+  args=(-max_total_time="${!secs_var:-$seconds}" -print_final_stats=1 -timeout=10
+        -rss_limit_mb=2048 -max_len=4096 -artifact_prefix="$dir/artifacts/$t/")
+  [ "${FUZZ_RUNS:-0}" -gt 0 ] && args+=(-runs="$FUZZ_RUNS")
   # a target's own dictionary, else the one of JSON syntax
   if [ -f "fuzz/dict/$t.dict" ]; then
     args+=(-dict="fuzz/dict/$t.dict")
   elif [ -f fuzz/dict/json.dict ]; then
     args+=(-dict=fuzz/dict/json.dict)
   fi
-  echo "fuzz: $t for ${seconds}s"
+  echo "fuzz: $t for ${!secs_var:-$seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS runs}"
   "$bin" "${args[@]}" "$work" "$seeds" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
