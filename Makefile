@@ -17,6 +17,10 @@
 #                   SOAK_SEED=N (default: from the clock; the report prints it).
 #                   make test ends with a short one: SOAK_TEST_SECONDS=15 per back end
 #                   (about 45 s in all; 0 leaves it out)
+#   make fuzz       libFuzzer targets of fuzz/ under ASan and UBSan, FUZZ_SECONDS
+#                   each (FUZZ_TARGETS="fuzz_mpatch ..." to choose; FUZZ_RUNS=N
+#                   stops each after N executions); make test runs each for
+#                   FUZZ_TEST_SECONDS (fuzz-smoke)
 
 SANITIZE ?= 0
 BUILD    ?= build
@@ -51,7 +55,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Objects are rebuilt when the flags change (SANITIZE=1 and back).
 FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CFLAGS) $(LDFLAGS)' | md5sum | cut -c1-12)
 
-.PHONY: all deps run test unit integration bench soak clean lint deploy deploy-down deploy-k8s
+.PHONY: all deps run test unit integration bench soak clean lint deploy deploy-down deploy-k8s fuzz fuzz-build fuzz-smoke
 all: $(BINS)
 
 deps:
@@ -109,9 +113,57 @@ test: deps
 	@tools/lint.sh
 	$(MAKE) all unit
 	$(MAKE) integration
+	$(MAKE) fuzz-smoke
 ifneq ($(SOAK_TEST_SECONDS),0)
 	SOAK_SECONDS=$(SOAK_TEST_SECONDS) $(SOAK_RUN)
 endif
+
+# --- fuzzing: clang's libFuzzer, with its own objects in $(BUILD)/fuzz -------------
+# A target fuzz/fuzz_NAME.c links fuzz/fuzzlib.c, libeskit and, for fuzz_event_*,
+# fuzz_crud_* and fuzz_consumer_*, the modules of that service (not its main.c).
+FUZZ_CC           ?= clang
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 4
+FUZZ_RUNS         ?= 0
+FUZZ_DIR   := $(BUILD)/fuzz
+FUZZ_ALL   := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O2 -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -Ifuzz
+FUZZ_LIB   := $(FUZZ_DIR)/lib/libeskit.a
+fuzz_svc = $(if $(filter fuzz_event_%,$(1)),event-store,$(if $(filter fuzz_crud_%,$(1)),crud-store,$(if $(filter fuzz_consumer_%,$(1)),consumer-store)))
+fuzz_svc_lib = $(if $(call fuzz_svc,$(1)),$(FUZZ_DIR)/lib/libsvc-$(call fuzz_svc,$(1)).a)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(addprefix -I,$(dir $<)) -c $< -o $@
+
+$(FUZZ_LIB): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+.SECONDEXPANSION:
+.SECONDARY:
+fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))))
+$(FUZZ_DIR)/lib/libsvc-%.a: $$(call fuzz_svc_obj,$$*)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/bin/%: fuzz/%.c $(FUZZ_DIR)/obj/fuzz/fuzzlib.o $$(call fuzz_svc_lib,$$*) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(if $(call fuzz_svc,$*),-Iservices/$(call fuzz_svc,$*)) \
+	  -o $@ $< $(FUZZ_DIR)/obj/fuzz/fuzzlib.o $(call fuzz_svc_lib,$*) $(FUZZ_LIB) $(LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/bin/%)
+
+# Any crash, leak, sanitizer report or failed check fails the run.
+fuzz: fuzz-build
+	@FUZZ_RUNS=$(FUZZ_RUNS) tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	@FUZZ_RUNS=0 tools/fuzz.sh smoke $(FUZZ_TEST_SECONDS) $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 run: deps all
 	@tools/run.sh $(abspath $(BUILD)/bin)
@@ -151,4 +203,4 @@ deploy-k8s:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz -name '*.d' 2>/dev/null)

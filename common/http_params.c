@@ -7,6 +7,10 @@
  * runs, the server checks here that the request's length is unambiguous and
  * that every path and query parameter is UTF-8 text once decoded
  * (http_internal.h).
+ *
+ * Each reader has a pure form on plain values (http_body_parse,
+ * http_param_int, ...), which the request helpers call and the fuzz targets
+ * in fuzz/ drive without a server.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,7 +23,7 @@
 
 /* Media types that are clearly not JSON get 415; anything else (none,
  * application/json, text/plain, curl's form default ...) is read as JSON. */
-static bool http_media_type_is_json(const char *ct)
+bool http_media_type_is_json(const char *ct)
 {
     static const char *const prefixes[] = {"multipart/", "image/", "audio/", "video/",
                                            "font/",      "model/", "message/"};
@@ -54,6 +58,21 @@ static bool http_media_type_is_json(const char *ct)
     return true;
 }
 
+json_t *http_body_parse(const char *text, size_t len, int max_depth, err *e)
+{
+    int max = max_depth > 0 ? max_depth : HTTP_MAX_DEPTH;
+    json_t *v = jsonx_parse(text ? text : "", text ? len : 0, e);
+    int depth = v ? jsonx_depth(text, len) : 0;
+    if (depth > max) {
+        err_set(e, ERR_INVALID_ARGUMENT,
+                "request body nests arrays and objects %d levels deep; at most %d are allowed",
+                depth, max);
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
 json_t *http_req_json(http_req *r, err *e)
 {
     if (r->json)
@@ -64,24 +83,24 @@ json_t *http_req_json(http_req *r, err *e)
                 "Content-Type %s is not JSON; send application/json", ct);
         return NULL;
     }
-    const char *text = r->body.data ? r->body.data : "";
-    r->json = jsonx_parse(text, r->body.len, e);
-    int depth = r->json ? jsonx_depth(text, r->body.len) : 0;
-    int max = r->srv->cfg.max_depth > 0 ? r->srv->cfg.max_depth : HTTP_MAX_DEPTH;
-    if (depth > max) {
-        err_set(e, ERR_INVALID_ARGUMENT,
-                "request body nests arrays and objects %d levels deep; at most %d are allowed",
-                depth, max);
-        json_decref(r->json);
-        r->json = NULL;
-    }
+    r->json = http_body_parse(r->body.data, r->body.len, r->srv->cfg.max_depth, e);
     return r->json;
 }
 
 bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_t min,
                         int64_t max, int64_t *out, err *e)
 {
-    const char *v = http_req_query(r, name);
+    return http_param_int(name, http_req_query(r, name), def, min, max, out, e);
+}
+
+bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *out, err *e)
+{
+    return http_param_bool(name, http_req_query(r, name), def, out, e);
+}
+
+bool http_param_int(const char *name, const char *v, int64_t def, int64_t min, int64_t max,
+                    int64_t *out, err *e)
+{
     if (!v) {
         *out = def;
         return true;
@@ -115,9 +134,8 @@ bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_
     return true;
 }
 
-bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *out, err *e)
+bool http_param_bool(const char *name, const char *v, bool def, bool *out, err *e)
 {
-    const char *v = http_req_query(r, name);
     if (!v) {
         *out = def;
     } else if (!strcmp(v, "true") || !strcmp(v, "1")) {

@@ -117,6 +117,18 @@ bool http_req_query_int(const http_req *r, const char *name, int64_t def, int64_
 bool http_req_query_bool(const http_req *r, const char *name, bool def, bool *out,
                          err *e) WUR;
 
+/* The pure forms of the readers above, on plain values (the fuzz targets
+ * call them directly). http_body_parse: a request body as JSON (400 for an
+ * empty or malformed text, or one nesting deeper than max_depth; 0:
+ * HTTP_MAX_DEPTH), a new reference or NULL with e set. The query readers
+ * take the value (NULL: absent). http_media_type_is_json: false for a
+ * Content-Type that is clearly not JSON (415); NULL is JSON. */
+json_t *http_body_parse(const char *text, size_t len, int max_depth, err *e) WUR;
+bool http_param_int(const char *name, const char *value, int64_t def, int64_t min,
+                    int64_t max, int64_t *out, err *e) WUR;
+bool http_param_bool(const char *name, const char *value, bool def, bool *out, err *e) WUR;
+bool http_media_type_is_json(const char *content_type);
+
 /* --- the response (exactly one per request) --- */
 void http_reply_json(http_req *r, int status, json_t *body); /* steals body */
 /* A body already serialised as JSON (malloc'd; the server takes it). */

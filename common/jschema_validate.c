@@ -461,7 +461,10 @@ bool jschema_validate(const jschema *s, const json_t *instance, json_t **errors)
 
     if (errors)
         *errors = NULL;
-    buf_init(&vc.path, 1 << 20);
+    /* The path repeats the instance's keys (a '~' or '/' escaped as two
+     * characters): a cap of 1 MiB made a long key an "out of memory", so
+     * it only guards against runaway growth. */
+    buf_init(&vc.path, (size_t)1 << 30);
     if (!(vc.md = pcre2_match_data_create(1, NULL)))
         goto done;
     if (errors && !(vc.errors = json_array())) /* without, run quietly */

@@ -7,6 +7,7 @@ packages=(
   gcc libc6-dev make pkg-config
   libmicrohttpd-dev libjansson-dev libpq-dev libcurl4-openssl-dev
   libsqlite3-dev uuid-dev libpcre2-dev libcriterion-dev
+  clang libclang-rt-14-dev
   postgresql postgresql-contrib postgresql-15-auto-failover prometheus
   python3 python3-pytest python3-yaml python3-jsonschema json-schema-test-suite
   curl wrk shellcheck docker-compose

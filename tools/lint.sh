@@ -7,8 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 status=0
-files=$(git ls-files 'common/*.c' 'common/*.h' 'services/*.c' 'services/*.h' 2>/dev/null ||
-        find common services -name '*.[ch]')
+files=$(git ls-files 'common/*.c' 'common/*.h' 'services/*.c' 'services/*.h' 'fuzz/*.c' \
+          'fuzz/*.h' 2>/dev/null || find common services fuzz -name '*.[ch]')
 for f in $files; do
   [ -f "$f" ] || continue
   if grep -nE '(^|[^_a-z])(sprintf|vsprintf|strcpy|strcat|atoi|atol|gets|strtok)[[:space:]]*\(' "$f"; then

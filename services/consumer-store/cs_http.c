@@ -6,9 +6,9 @@
 #include <stdint.h>
 
 #include "cs_app.h"
+#include "cs_body.h"
 #include "service.h"
 #include "cs_store.h"
-#include "jsonx.h"
 #include "timefmt.h"
 
 /* PUT /v1/consumers/{id} {"offset": N[, "expected_offset": M]} */
@@ -24,16 +24,7 @@ void cs_http_put(http_req *r)
     if (!id)
         return;
     json_t *body = http_req_json(r, &e);
-    if (!body)
-        goto fail;
-    if (!json_is_object(body)) {
-        err_set(&e, ERR_INVALID_ARGUMENT,
-                "the body must be {\"offset\": N} or {\"offset\": N, \"expected_offset\": M}");
-        goto fail;
-    }
-    if (!jsonx_get_int(body, "offset", "offset", true, 0, INT64_MAX, &offset, NULL, &e) ||
-        !jsonx_get_int(body, "expected_offset", "expected_offset", false, 0, INT64_MAX,
-                       &expected, &has_expected, &e))
+    if (!body || !cs_body_offsets(body, &offset, &expected, &has_expected, &e))
         goto fail;
     if (!(d = service_req_db(r, app->pool)))
         goto done;

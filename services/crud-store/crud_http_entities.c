@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "crud_app.h"
+#include "crud_body.h"
 #include "crud_entity.h"
 #include "crud_find.h"
 #include "crud_key.h"
@@ -131,23 +132,12 @@ static bool crud_http_key_won(http_req *r, crud_app *app, const char *type, cons
            crud_http_key_answered(r, app, type, k);
 }
 
-/* The request body, which must be a JSON object. */
-static json_t *crud_http_object_body(http_req *r, const char *shape, err *e)
-{
-    json_t *body = http_req_json(r, e);
-    if (body && !json_is_object(body)) {
-        err_set(e, ERR_INVALID_ARGUMENT, "the body must be a JSON object: %s", shape);
-        return NULL;
-    }
-    return body;
-}
-
 /* POST /v1/entities/{entity_type} {"payload": {...}, "originator": {"id"}} */
 void crud_http_create(http_req *r)
 {
     crud_app *app = http_req_app(r);
     err e = ERR_INIT;
-    json_t *payload = NULL, *orig = NULL;
+    json_t *payload = NULL;
     const char *id = NULL;
     char out_id[VALIDATE_ID_MAX + 1];
     crud_key key;
@@ -157,16 +147,9 @@ void crud_http_create(http_req *r)
     const char *type = crud_app_entity_type(r);
     if (!type)
         goto done;
-    json_t *body = crud_http_object_body(r, "{\"payload\": {...}}", &e);
-    if (!body || !jsonx_get_object(body, "payload", "payload", true, &payload, &e) ||
-        !jsonx_get_object(body, "originator", "originator", false, &orig, &e) ||
-        !jsonx_get_string(orig, "id", "originator.id", false, &id, &e))
+    json_t *body = http_req_json(r, &e);
+    if (!body || !crud_body_create(body, &payload, &id, &e))
         goto fail;
-    if (id && !validate_id(id)) {
-        err_set(&e, ERR_INVALID_ARGUMENT,
-                "originator.id must be 1 to 128 characters of A-Z a-z 0-9 . _ : @ -");
-        goto fail;
-    }
     if (crud_http_key(r, body, &key, &answered))
         kp = &key;
     if (answered || (kp && crud_http_key_answered(r, app, type, kp)))
@@ -260,10 +243,9 @@ void crud_http_put(http_req *r)
 {
     crud_app *app = http_req_app(r);
     err e = ERR_INIT;
-    json_t *payload = NULL, *orig = NULL;
-    const char *oid = NULL;
-    int64_t version = 0, hversion = 0, next = 0;
-    bool has_body_version = false, has_header = false, answered = false;
+    json_t *payload = NULL;
+    int64_t version = 0, next = 0;
+    bool answered = false;
     crud_key key;
     const crud_key *kp = NULL;
 
@@ -271,31 +253,10 @@ void crud_http_put(http_req *r)
     const char *id = type ? service_req_id(r, "id") : NULL;
     if (!id)
         return;
-    json_t *body = crud_http_object_body(
-        r, "{\"originator\": {\"version\": N}, \"payload\": {...}}", &e);
-    if (!body || !jsonx_get_object(body, "originator", "originator", false, &orig, &e) ||
-        !jsonx_get_int(orig, "version", "originator.version", false, 1, INT64_MAX, &version,
-                       &has_body_version, &e) ||
-        !jsonx_get_string(orig, "id", "originator.id", false, &oid, &e) ||
-        !jsonx_get_object(body, "payload", "payload", true, &payload, &e) ||
-        !crud_app_if_match(r, &hversion, &has_header, &e))
+    json_t *body = http_req_json(r, &e);
+    if (!body ||
+        !crud_body_put(body, id, http_req_header(r, "If-Match"), &payload, &version, &e))
         goto fail;
-    if (oid && strcmp(oid, id) != 0) {
-        err_set(&e, ERR_INVALID_ARGUMENT, "originator.id must be the id of the path");
-        goto fail;
-    }
-    if (has_header && has_body_version && hversion != version) {
-        err_set(&e, ERR_INVALID_ARGUMENT,
-                "originator.version and If-Match name different versions");
-        goto fail;
-    }
-    if (!has_body_version && !has_header) {
-        err_set(&e, ERR_INVALID_ARGUMENT,
-                "originator.version is required (the version read), or an If-Match header");
-        goto fail;
-    }
-    if (!has_body_version)
-        version = hversion;
     if (crud_http_key(r, body, &key, &answered))
         kp = &key;
     if (answered || (kp && crud_http_key_answered(r, app, type, kp)))

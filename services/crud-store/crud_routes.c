@@ -3,11 +3,10 @@
  * every handler uses: path parameters and the If-Match header, checked with
  * the 400 errors of SPEC §2.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "crud_app.h"
+#include "crud_body.h"
 #include "crud_types.h"
 #include "validate.h"
 
@@ -53,45 +52,5 @@ const char *crud_app_entity_type(http_req *r)
 
 bool crud_app_if_match(http_req *r, int64_t *version, bool *present, err *e)
 {
-    const char *h = http_req_header(r, "If-Match");
-    char digits[24];
-    size_t n = 0;
-    *present = false;
-    *version = 0;
-    if (!h)
-        return true;
-    while (*h == ' ' || *h == '\t')
-        h++;
-    size_t len = strlen(h);
-    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
-        len--;
-    if (len == 1 && h[0] == '*')
-        return true;
-    if (len >= 2 && h[0] == 'W' && h[1] == '/') {
-        h += 2;
-        len -= 2;
-    }
-    if (len >= 2 && h[0] == '"' && h[len - 1] == '"') {
-        h++;
-        len -= 2;
-    }
-    for (; n < len; n++) {
-        if (n >= sizeof digits - 1 || h[n] < '0' || h[n] > '9')
-            goto bad;
-        digits[n] = h[n];
-    }
-    digits[n] = '\0';
-    if (n == 0)
-        goto bad;
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(digits, &end, 10);
-    if (errno || *end || v < 1)
-        goto bad;
-    *version = v;
-    *present = true;
-    return true;
-bad:
-    err_set(e, ERR_INVALID_ARGUMENT, "If-Match must be a version such as \"3\"");
-    return false;
+    return crud_body_if_match(http_req_header(r, "If-Match"), version, present, e);
 }

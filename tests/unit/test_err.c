@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "http_server.h"
 
 Test(err, message_keeps_utf8)
 {
@@ -39,5 +40,45 @@ Test(err, a_message_cut_inside_a_character_stays_utf8)
     size_t n = strlen(e.message);
     cr_assert_eq(n, sizeof e.message - 1);
     cr_assert_eq(e.message[n - 1], '?');
+    err_clear(&e);
+}
+
+/* What http_reply_err builds; NULL when the message is not UTF-8. */
+static json_t *error_body(const err *e)
+{
+    return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", err_code_name(e->code), "message",
+                     e->message, "details", json_object());
+}
+
+/* Found by fuzz/fuzz_selector: a quoted value cut by a precision
+ * ("got '%.100s'") in the middle of a character made the error body fail
+ * to render (a 500 instead of the 400). */
+Test(err, a_value_cut_by_a_precision_renders)
+{
+    char sel[130] = "a";
+    for (int i = 0; i < 60; i++)
+        memcpy(sel + 1 + 2 * i, "\xc3\xa9", 3);
+    err e = ERR_INIT;
+    err_set(&e, ERR_INVALID_ARGUMENT, "selector must be ..., got '%.100s'", sel);
+    json_t *body = error_body(&e);
+    cr_assert_not_null(body, "%s", e.message);
+    json_decref(body);
+    err_clear(&e);
+}
+
+/* Found by fuzz/fuzz_params: the pure query readers quote the value. */
+Test(err, query_values_that_are_not_utf8_get_a_400_that_renders)
+{
+    err e = ERR_INIT;
+    int64_t v = 0;
+    bool b = false;
+    cr_assert_not(http_param_int("from_id", "\xff", 1, 0, INT64_MAX, &v, &e));
+    cr_expect_eq(e.code, ERR_INVALID_ARGUMENT);
+    cr_expect_str_eq(e.message, "from_id must be an integer, got '?'");
+    json_t *body = error_body(&e);
+    cr_expect_not_null(body);
+    json_decref(body);
+    cr_assert_not(http_param_bool("skip_payload", "\x80", false, &b, &e));
+    cr_expect_str_eq(e.message, "skip_payload must be true or false, got '?'");
     err_clear(&e);
 }

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jschema.h"
@@ -334,4 +335,31 @@ Test(jschema, ids_and_relative_refs)
     cr_assert_eq(json_array_size(errors), 4);
     json_decref(errors);
     jschema_free(s);
+}
+
+/* A member whose key is long (600,000 '~', escaped "~0" in the path: 1.2 MB,
+ * in a body under the 1 MiB limit) is reported as an error like any other;
+ * the instance path's 1 MiB cap made it "out of memory" (no error list),
+ * which the CRUD store answered with 500. */
+Test(jschema, long_keys_are_errors_not_out_of_memory)
+{
+    size_t n = 600000;
+    char *key = malloc(n + 1);
+    cr_assert_not_null(key);
+    memset(key, '~', n);
+    key[n] = '\0';
+    json_t *inst = json_object();
+    cr_assert_eq(json_object_set_new(inst, key, json_integer(1)), 0);
+    jschema *s = compile_ok("{\"additionalProperties\":false}");
+    json_t *errors = NULL;
+    cr_assert_not(jschema_validate(s, inst, &errors));
+    cr_assert_not_null(errors, "no error list: the validator ran out of its path buffer");
+    cr_assert_eq(json_array_size(errors), 1);
+    const char *path = json_string_value(json_object_get(json_array_get(errors, 0), "path"));
+    cr_assert_not_null(path);
+    cr_expect_eq(strlen(path), 1 + 2 * n);
+    json_decref(errors);
+    json_decref(inst);
+    jschema_free(s);
+    free(key);
 }
