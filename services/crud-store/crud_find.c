@@ -21,6 +21,7 @@
 #include "crud_index.h"
 #include "crud_indexes.h"
 #include "crud_selector.h"
+#include "crud_sync.h"
 #include "crud_types.h"
 #include "http_server.h"
 #include "jsonw.h"
@@ -55,10 +56,12 @@ bool crud_point_from_query(http_req *r, int64_t version, crud_point *p, err *e)
     return true;
 }
 
-bool crud_point_resolve(crud_app *app, const crud_point *p, int64_t *at, err *e)
+bool crud_point_resolve(crud_app *app, crud_sync_ticket t, const crud_point *p, int64_t *at,
+                        err *e)
 {
-    int64_t offset = 0;
-    if (!crud_index_sync(app->index, &offset, e))
+    int64_t head = 0, offset = 0;
+    if (!crud_sync_wait_since(app->sync, t, &head, e) ||
+        !crud_index_sync(app->index, head, &offset, e))
         return false;
     if (p->has_log_id) {
         *at = p->log_id < offset ? p->log_id : offset;
@@ -320,12 +323,12 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
     json_t *spec = NULL;
     crud_index_filter filter, *f = NULL;
     const char *index = NULL;
-    if (q->token) {
-        if (!crud_token_parse(q->token, kind, &at, &cursor, e))
-            return false;
-    } else if (!crud_point_resolve(app, &q->point, &at, e)) {
+    /* The type's spec comes through the cache's read barrier (one shared
+     * log read); the index's barrier then catches up to the head that read
+     * learned, instead of reading the log again. */
+    crud_sync_ticket ticket = crud_sync_arrive(app->sync);
+    if (q->token && !crud_token_parse(q->token, kind, &at, &cursor, e))
         return false;
-    }
     if (q->sel && with_index) {
         /* the type's declared indexes: an unregistered type has none */
         err te = ERR_INIT;
@@ -338,6 +341,8 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
         if (spec && crud_indexes_plan(app->index, spec, q->sel, &filter, &index))
             f = &filter;
     }
+    if (!q->token && !crud_point_resolve(app, ticket, &q->point, &at, e))
+        goto done;
     if (!q->nkeys) {
         if (!crud_find_collect(app, type, q->sel, f, at, cursor, (size_t)q->limit + 1, &m, e))
             goto done;
@@ -402,7 +407,7 @@ bool crud_find_get_at(crud_app *app, const char *type, const char *id, const cru
     crud_index_row row = {0};
     int64_t at = 0;
     *found = false;
-    if (!crud_point_resolve(app, p, &at, e) ||
+    if (!crud_point_resolve(app, crud_sync_arrive(app->sync), p, &at, e) ||
         !crud_index_get(app->index, type, id, at, &row, found, e))
         return false;
     bool ok = true;

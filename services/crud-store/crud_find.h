@@ -2,8 +2,9 @@
  * crud_find.h - queries over the query index (SPEC §4): POST .../_find, and
  * the time-travel reads of GET and the list (as_of, as_of_log_id).
  *
- * Every query first passes the index's read barrier (crud_index_sync), so it
- * reflects every write acknowledged before it began, then runs at one log
+ * Every query first passes the read barriers (crud_sync_wait_since, then
+ * crud_index_sync to the head it learned), so it reflects every write
+ * acknowledged before it began, then runs at one log
  * id: the head it caught up to, or the past point asked for. A page token
  * carries that log id, so a walk through the pages sees one state of the
  * store while writes go on, and returns each match once.
@@ -17,6 +18,7 @@
 
 #include "buf.h"
 #include "crud_app.h"
+#include "crud_sync.h"
 
 #define CRUD_FIND_LIMIT_DEFAULT 25
 #define CRUD_FIND_LIMIT_MAX 1000
@@ -35,8 +37,11 @@ typedef struct crud_point {
  * (400) when malformed or combined. */
 bool crud_point_from_query(http_req *r, int64_t version, crud_point *p, err *e) WUR;
 
-/* The log id a read at point p runs at, after the read barrier. */
-bool crud_point_resolve(crud_app *app, const crud_point *p, int64_t *at, err *e) WUR;
+/* The log id a read at point p runs at, after the read barrier: the
+ * cache's (crud_sync.h) for a round that began after ticket t (taken when
+ * the request began), then the index's, up to the head that round read. */
+bool crud_point_resolve(crud_app *app, crud_sync_ticket t, const crud_point *p, int64_t *at,
+                        err *e) WUR;
 
 /* POST /v1/entities/{type}/_find with body `body` (borrowed): renders the
  * 200 answer into out. False with e set (400 naming what is wrong). */

@@ -217,30 +217,20 @@ done:
     return ok;
 }
 
-/* One round of the read barrier: the log head now, the index caught up. */
-static bool ix_sync_round(crud_index *ix, int64_t *offset, err *e)
-{
-    json_t *page = NULL;
-    pthread_mutex_lock(&ix->mu);
-    int64_t known = ix->known;
-    pthread_mutex_unlock(&ix->mu);
-    if (!crud_es_log_events(ix->es, known + 1, 1, 0, false, &page, e))
-        return false;
-    int64_t head = json_integer_value(json_object_get(page, "head_id"));
-    json_decref(page);
-    return ix_catch_up(ix, head, offset, e);
-}
-
 /*
- * Rounds are numbered: a caller needs a round that began after it arrived
- * (the one in flight may have read the head before its write was
- * acknowledged). The first caller finding none in flight runs the next round
- * in its own thread; the others wait for it. Under load one head read and
- * one catch-up serve every query waiting at that moment.
+ * The read barrier's rounds are numbered: a caller needs a round that began
+ * after it arrived, since the one in flight may have read the offset before
+ * the caller's head was known to it. Each caller raises `want` to its head
+ * before it waits, and a round catches up to the `want` of its start. The
+ * first caller finding no round in flight runs the next round in its own
+ * thread; the others wait for it. Under load one offset read (and, when the
+ * index is behind, one catch-up) serves every query waiting at that moment.
  */
-bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
+bool crud_index_sync(crud_index *ix, int64_t head, int64_t *offset, err *e)
 {
     pthread_mutex_lock(&ix->mu);
+    if (head > ix->want)
+        ix->want = head;
     uint64_t target = ix->started + 1;
     while (ix->done < target) {
         if (ix->failed >= target) {
@@ -254,10 +244,11 @@ bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
         }
         ix->busy = true;
         uint64_t round = ++ix->started;
+        int64_t want = ix->want;
         pthread_mutex_unlock(&ix->mu);
         err re = ERR_INIT;
         int64_t off = 0;
-        bool ok = ix_sync_round(ix, &off, &re);
+        bool ok = ix_catch_up(ix, want, &off, &re);
         pthread_mutex_lock(&ix->mu);
         ix->busy = false;
         if (ok) {

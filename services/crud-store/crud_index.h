@@ -19,8 +19,9 @@
  * from the log; crud_index_new(..., rebuild = true) empties it first.
  *
  * A background thread follows the log (long polls); crud_index_sync() is the
- * read barrier of queries: it reads the log head after the call began and
- * returns once the index holds everything up to it.
+ * read barrier of queries: given a log head read after the request began
+ * (crud_sync.h), it returns once the index, as its database says after the
+ * call began, holds everything up to it.
  */
 #ifndef CRUD_INDEX_H
 #define CRUD_INDEX_H
@@ -45,10 +46,12 @@ typedef struct crud_index crud_index;
 crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *e) WUR;
 void crud_index_free(crud_index *ix);
 
-/* The read barrier: reads the log head, applies the log up to it, and sets
- * *offset to the log id the index now reflects (>= that head). False with e
- * set (unavailable when the event store or the database is down). */
-bool crud_index_sync(crud_index *ix, int64_t *offset, err *e) WUR;
+/* The read barrier: `head` is a log head read after the request began.
+ * Reads the index's offset (after the call began), applies the log up to
+ * `head` when it is behind, and sets *offset to the log id the index now
+ * reflects (>= head, unless the log itself went back). False with e set
+ * (unavailable when the event store or the database is down). */
+bool crud_index_sync(crud_index *ix, int64_t head, int64_t *offset, err *e) WUR;
 
 /* The log offset the index held when this process last looked (after each
  * applied batch): for the eskit_crud_index_log_id gauge. */

@@ -51,6 +51,7 @@ struct crud_index {
     pthread_cond_t sync_cv;
     uint64_t started, done, failed;
     bool busy;
+    int64_t want;             /* the highest log head a caller asked for */
     int64_t done_offset;
     err_code fail_code;
     char fail_msg[sizeof ((err *)0)->message];
