@@ -3,6 +3,7 @@
  * type at a log id (narrowed, when the planner chose one, by a declared
  * index), one document at a log id, and the log id of an instant.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,9 +85,16 @@ typedef struct ix_fparams {
     int n;
 } ix_fparams;
 
-/* Appends "<expr> <op> <value>" for one bound of a filter; false when full. */
-static bool ix_bound(crud_index *ix, buf *b, const char *path, const char *op,
-                     const json_t *v, ix_fparams *fp)
+/* The letter of a value's JSON type in a statement name. */
+static char ix_type_letter(const json_t *v)
+{
+    return json_is_number(v) ? 'n' : json_is_string(v) ? 's' : json_is_boolean(v) ? 'b' : 'x';
+}
+
+/* Appends "<expr> <op> <value>" for one bound of a filter, and its shape
+ * (op and the value's type) to the statement's name; false when full. */
+static bool ix_bound(crud_index *ix, buf *b, buf *name, const char *path, const char *op,
+                     const char *opname, const json_t *v, ix_fparams *fp)
 {
     char *text = jsonx_dump(v);
     if (!text)
@@ -96,8 +104,8 @@ static bool ix_bound(crud_index *ix, buf *b, const char *path, const char *op,
     fp->n++;
     if (!ix->pg && json_is_string(v))
         fp->p[fp->n - 1] = DB_TEXT(json_string_value(v));
-    if (buf_puts(b, " AND ") || crud_indexes_expr(b, ix->pg, path) ||
-        buf_printf(b, " %s ", op))
+    if (buf_printf(name, "_%s%c", opname, ix_type_letter(v)) || buf_puts(b, " AND ") ||
+        crud_indexes_expr(b, ix->pg, path) || buf_printf(b, " %s ", op))
         return false;
     if (!ix->pg && json_is_number(v))
         return buf_printf(b, "CAST($%d AS NUMERIC)", fp->n) == 0;
@@ -108,18 +116,22 @@ static bool ix_bound(crud_index *ix, buf *b, const char *path, const char *op,
     return buf_printf(b, "$%d%s", fp->n, ix->pg ? "::jsonb" : "") == 0;
 }
 
-/* The WHERE terms of a filter (crud_indexes.h says which are superset-safe). */
-static bool ix_filter_sql(crud_index *ix, buf *b, const crud_index_filter *f, ix_fparams *fp)
+/* The WHERE terms of a filter (crud_indexes.h says which are superset-safe),
+ * and the shape of the terms in `name`. */
+static bool ix_filter_sql(crud_index *ix, buf *b, buf *name, const crud_index_filter *f,
+                          ix_fparams *fp)
 {
     if (f->eq) {
         if (!ix->pg && json_is_null(f->eq))
-            return buf_puts(b, " AND ") == 0 && crud_indexes_expr(b, false, f->path) == 0 &&
-                   buf_puts(b, " IS NULL") == 0;
-        return ix_bound(ix, b, f->path, "=", f->eq, fp);
+            return buf_puts(name, "_null") == 0 && buf_puts(b, " AND ") == 0 &&
+                   crud_indexes_expr(b, false, f->path) == 0 && buf_puts(b, " IS NULL") == 0;
+        return ix_bound(ix, b, name, f->path, "=", "eq", f->eq, fp);
     }
-    if (f->lo && !ix_bound(ix, b, f->path, f->lo_incl ? ">=" : ">", f->lo, fp))
+    if (f->lo && !ix_bound(ix, b, name, f->path, f->lo_incl ? ">=" : ">",
+                           f->lo_incl ? "ge" : "gt", f->lo, fp))
         return false;
-    if (f->hi && !ix_bound(ix, b, f->path, f->hi_incl ? "<=" : "<", f->hi, fp))
+    if (f->hi && !ix_bound(ix, b, name, f->path, f->hi_incl ? "<=" : "<",
+                           f->hi_incl ? "le" : "lt", f->hi, fp))
         return false;
     const json_t *any = f->lo ? f->lo : f->hi;
     /* close the open end at the edge of the JSON type, so that the range
@@ -133,27 +145,43 @@ static bool ix_filter_sql(crud_index *ix, buf *b, const crud_index_filter *f, ix
     return true;
 }
 
+/* The name of the statement of a declared index's query shape: "ix_find_",
+ * a hash of the path (the index), then the shape of its terms. */
+static int ix_find_name(buf *name, const char *path)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *c = path; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 1099511628211ULL;
+    }
+    return buf_printf(name, "ix_find_%016" PRIx64, h);
+}
+
 bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after,
                      int64_t limit, const crud_index_filter *f, crud_index_row **rows,
                      size_t *n, err *e)
 {
     db_res *r = NULL;
-    buf sql;
+    buf sql, name;
     ix_fparams fp = {.p = {DB_TEXT(type), DB_INT(after), DB_INT(at), DB_INT(limit)}, .n = 4};
     bool ok = false;
     *rows = NULL;
     *n = 0;
     buf_init(&sql, 8192);
+    buf_init(&name, DB_NAME_MAX);
     if (!f) {
         if (!crud_index_query(ix, IX_SCAN_AT, fp.p, 4, &r, "reading the query index", e))
             goto done;
     } else {
-        /* Names in this text are validated paths (crud_indexes_parse: the id
-         * alphabet only); every value is a bound parameter. */
-        if (buf_printf(&sql, "SELECT " IX_ROW_COLS "%s FROM crud_docs WHERE entity_type = $1 "
+        /* One named prepared statement per declared index and shape of the
+         * terms (equality, or which ends of a range, and the values' JSON
+         * types). Names in this text are validated paths (crud_indexes_parse:
+         * the id alphabet only); every value is a bound parameter. */
+        if (ix_find_name(&name, f->path) ||
+            buf_printf(&sql, "SELECT " IX_ROW_COLS "%s FROM crud_docs WHERE entity_type = $1 "
                        "AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3),
                        ix->pg ? "payload::text" : "payload") ||
-            !ix_filter_sql(ix, &sql, f, &fp) ||
+            !ix_filter_sql(ix, &sql, &name, f, &fp) ||
             buf_puts(&sql, " ORDER BY created_log_id LIMIT $4")) {
             err_set(e, ERR_INTERNAL, "out of memory");
             goto done;
@@ -161,7 +189,7 @@ bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after
         db *d = db_pool_acquire(ix->pool, e);
         if (!d)
             goto done;
-        db_status st = db_exec_sql(d, sql.data, fp.p, fp.n, &r, e);
+        db_status st = db_exec_named(d, name.data, sql.data, fp.p, fp.n, &r, e);
         db_pool_release(ix->pool, d);
         if (st != DB_OK) {
             db_fail(e, st, "reading the query index through a declared index");
@@ -186,6 +214,7 @@ bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after
 done:
     db_res_free(r);
     buf_free(&sql);
+    buf_free(&name);
     free(fp.texts[0]);
     free(fp.texts[1]);
     return ok;
