@@ -60,16 +60,18 @@ bool crud_point_resolve(crud_app *app, crud_sync_ticket t, const crud_point *p, 
                         err *e)
 {
     int64_t head = 0, offset = 0;
-    if (!crud_sync_wait_since(app->sync, t, &head, e) ||
-        !crud_index_sync(app->index, head, &offset, e))
+    if (!crud_sync_wait_since(app->sync, t, &head, e))
         return false;
     if (p->has_log_id) {
-        *at = p->log_id < offset ? p->log_id : offset;
+        *at = p->log_id < head ? p->log_id : head;
         return true;
     }
+    /* the reads of the index catch it up to `at` themselves; an instant is
+     * looked up in the index, which must hold the head first */
     if (p->has_time)
-        return crud_index_log_id_at(app->index, p->ms, at, e);
-    *at = offset;
+        return crud_index_sync(app->index, head, &offset, e) &&
+               crud_index_log_id_at(app->index, p->ms, at, e);
+    *at = head;
     return true;
 }
 

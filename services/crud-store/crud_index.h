@@ -82,6 +82,9 @@ typedef struct crud_index_filter {
     bool lo_incl, hi_incl;
 } crud_index_filter;
 
+/* The reads below answer as of log entry `at`: when the index does not hold
+ * it yet, they catch it up first (crud_index_sync). */
+
 /* Live documents of `type` as they were just after log entry `at`, created
  * after log id `after`, in creation order, at most `limit`; `f` (may be
  * NULL) narrows them to a superset of those a declared index serves.

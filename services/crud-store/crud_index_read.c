@@ -2,6 +2,11 @@
  * crud_index_read.c - the reads of the query index: the live documents of a
  * type at a log id (narrowed, when the planner chose one, by a declared
  * index), one document at a log id, and the log id of an instant.
+ *
+ * A read of documents at log id `at` also reads, in the same statement, the
+ * offset the index holds: when that is below `at`, the index is caught up
+ * (crud_index_sync) and the read runs again. So a query needs no separate
+ * look at the offset, and its rows and the offset come from one snapshot.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -25,20 +30,21 @@ void crud_index_rows_free(crud_index_row *rows, size_t n)
     free(rows);
 }
 
-/* Row i of a result with IX_ROW_COLS and the payload into *row. */
+/* Row i of a wrapped read (IX_WITH_OFFSET_HEAD: the offset, IX_ROW_COLS,
+ * the payload) into *row. */
 static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
 {
-    const char *id = db_res_text(r, i, 0);
-    const char *text = db_res_text(r, i, 4);
+    const char *id = db_res_text(r, i, 1);
+    const char *text = db_res_text(r, i, 5);
     memset(row, 0, sizeof *row);
     if (!id || !text) {
         err_set(e, ERR_INTERNAL, "a malformed row in the query index");
         return false;
     }
     row->id = strdup(id);
-    row->version = db_res_int(r, i, 1);
-    row->created = db_res_int(r, i, 2);
-    row->deleted = db_res_int(r, i, 3) != 0;
+    row->version = db_res_int(r, i, 2);
+    row->created = db_res_int(r, i, 3);
+    row->deleted = db_res_int(r, i, 4) != 0;
     row->payload = jsonx_parse(text, strlen(text), e);
     if (!row->id || !row->payload) {
         if (!row->id)
@@ -51,20 +57,66 @@ static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
     return true;
 }
 
-/* Runs a read statement on a pooled connection. */
-bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
-                     const char *what, err *e)
+/* The rows of a wrapped read that are documents (none when its one row
+ * says only the offset). */
+static size_t ix_res_docs(const db_res *r)
+{
+    size_t n = db_res_rows(r);
+    return n == 1 && db_res_null(r, 0, 1) ? 0 : n;
+}
+
+/* Runs spec statement `stmt`, or the named statement (name, sql) when name
+ * is not NULL, on a pooled connection. */
+static bool ix_run(crud_index *ix, size_t stmt, const char *name, const char *sql,
+                   const db_param *p, int np, db_res **r, const char *what, err *e)
 {
     db *d = db_pool_acquire(ix->pool, e);
     if (!d)
         return false;
-    db_status st = db_exec(d, stmt, p, np, r, e);
+    db_status st = name ? db_exec_named(d, name, sql, p, np, r, e) : db_exec(d, stmt, p, np, r, e);
     db_pool_release(ix->pool, d);
     if (st != DB_OK) {
         db_fail(e, st, what);
         return false;
     }
     return true;
+}
+
+/* Runs a wrapped read of rows at log id `at` (ix_run's statement). When the
+ * index does not hold `at` yet (the offset the statement read is below it),
+ * catches it up (crud_index_sync) and runs the read again. */
+static bool ix_read_at(crud_index *ix, int64_t at, size_t stmt, const char *name,
+                       const char *sql, const db_param *p, int np, db_res **r,
+                       const char *what, err *e)
+{
+    for (int pass = 0;; pass++) {
+        if (!ix_run(ix, stmt, name, sql, p, np, r, what, e))
+            return false;
+        if (db_res_rows(*r) == 0) {
+            err_set(e, ERR_INTERNAL, "the query index has no offset row");
+            return false;
+        }
+        int64_t off = db_res_int(*r, 0, 0);
+        if (off >= at)
+            return true;
+        db_res_free(*r);
+        *r = NULL;
+        int64_t reached = 0;
+        if (pass > 0) {
+            err_set(e, ERR_UNAVAILABLE, "the query index does not hold log id %lld yet "
+                    "(it holds %lld)", (long long)at, (long long)off);
+            return false;
+        }
+        if (!crud_index_sync(ix, at, &reached, e))
+            return false;
+    }
+}
+
+/* Runs a read statement on a pooled connection. */
+bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
+                      const char *what, err *e)
+{
+    return ix_run(ix, stmt, NULL, NULL, p, np, r, what, e);
 }
 
 bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e)
@@ -170,7 +222,8 @@ bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after
     buf_init(&sql, 8192);
     buf_init(&name, DB_NAME_MAX);
     if (!f) {
-        if (!crud_index_query(ix, IX_SCAN_AT, fp.p, 4, &r, "reading the query index", e))
+        if (!ix_read_at(ix, at, IX_SCAN_AT, NULL, NULL, fp.p, 4, &r,
+                        "reading the query index", e))
             goto done;
     } else {
         /* One named prepared statement per declared index and shape of the
@@ -178,25 +231,19 @@ bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after
          * types). Names in this text are validated paths (crud_indexes_parse:
          * the id alphabet only); every value is a bound parameter. */
         if (ix_find_name(&name, f->path) ||
-            buf_printf(&sql, "SELECT " IX_ROW_COLS "%s FROM crud_docs WHERE entity_type = $1 "
-                       "AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3),
-                       ix->pg ? "payload::text" : "payload") ||
+            buf_printf(&sql, IX_WITH_OFFSET_HEAD "SELECT " IX_ROW_COLS "%s FROM crud_docs "
+                       "WHERE entity_type = $1 AND deleted = 0 AND created_log_id > $2 AND "
+                       IX_AT(3), ix->pg ? IX_PAYLOAD_PG : "payload") ||
             !ix_filter_sql(ix, &sql, &name, f, &fp) ||
-            buf_puts(&sql, " ORDER BY created_log_id LIMIT $4")) {
+            buf_puts(&sql, " ORDER BY created_log_id LIMIT $4" IX_WITH_OFFSET_TAIL)) {
             err_set(e, ERR_INTERNAL, "out of memory");
             goto done;
         }
-        db *d = db_pool_acquire(ix->pool, e);
-        if (!d)
+        if (!ix_read_at(ix, at, 0, name.data, sql.data, fp.p, fp.n, &r,
+                        "reading the query index through a declared index", e))
             goto done;
-        db_status st = db_exec_named(d, name.data, sql.data, fp.p, fp.n, &r, e);
-        db_pool_release(ix->pool, d);
-        if (st != DB_OK) {
-            db_fail(e, st, "reading the query index through a declared index");
-            goto done;
-        }
     }
-    size_t rn = db_res_rows(r);
+    size_t rn = ix_res_docs(r);
     crud_index_row *out = calloc(rn ? rn : 1, sizeof *out);
     if (!out) {
         err_set(e, ERR_INTERNAL, "out of memory");
@@ -227,10 +274,10 @@ bool crud_index_get(crud_index *ix, const char *type, const char *id, int64_t at
     db_param p[] = {DB_TEXT(type), DB_TEXT(id), DB_INT(at)};
     *found = false;
     memset(row, 0, sizeof *row);
-    if (!crud_index_query(ix, IX_GET_AT, p, 3, &r, "reading the query index", e))
+    if (!ix_read_at(ix, at, IX_GET_AT, NULL, NULL, p, 3, &r, "reading the query index", e))
         return false;
     bool ok = true;
-    if (db_res_rows(r) > 0) {
+    if (ix_res_docs(r) > 0) {
         ok = ix_row(r, 0, row, e);
         *found = ok;
     }
