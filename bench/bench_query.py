@@ -2,9 +2,16 @@
 a selective indexed _find next to pgbench running the same query on a plain
 jsonb table with the same expression index, _bulk of 100 creates against
 single creates, and the index's lag behind writes (from the append's 201 to
-the CRUD store's eskit_crud_index_log_id gauge passing its log id, at about
-1,000 writes/s). ESKIT_BENCH_QUERY_DOCS sets the number of documents
-(default 100,000, about 10 per city value)."""
+the CRUD store's eskit_crud_index_log_id gauge passing its log id, at 1,000
+writes/s from several processes). ESKIT_BENCH_QUERY_DOCS sets the number of
+documents (default 100,000, about 10 per city value).
+
+ESKIT_BENCH_QUERY_SCALE=N (opt-in: it loads N more documents, minutes for a
+million) adds a second type of N documents of which the same DOCS match the
+queried city values as in the first (the others have other values), and
+compares the same query over both types, alternating: the cost should follow
+the results, not the collection. pgbench does the same over two plain
+tables."""
 import multiprocessing
 import os
 import re
@@ -12,36 +19,111 @@ import statistics
 import time
 
 from eskit import Client, Service
-from benchlib import ROUNDS, compare, pgbench, wrk
+from benchlib import ROUNDS, compare_stats, pgbench_stats, wrk_stats
 
 DOCS = int(os.environ.get("ESKIT_BENCH_QUERY_DOCS", "100000"))
+SCALE = int(os.environ.get("ESKIT_BENCH_QUERY_SCALE", "0"))
 LAG_RATE = int(os.environ.get("ESKIT_BENCH_LAG_RATE", "1000"))
 LAG_SECONDS = float(os.environ.get("ESKIT_BENCH_LAG_SECONDS", "10"))
 LAG_WRITERS = int(os.environ.get("ESKIT_BENCH_LAG_WRITERS", "8"))
 
 
-def _load(es, n):
+def _load(es, n, etype="Q", cities=None, matching=None):
+    """Appends n T.Created events; document i has city c<i % cities> for the
+    first `matching` (default all), x<i % cities> after."""
     c = Client(es.url, timeout=300)
-    cities = max(1, n // 10)
+    cities = cities or max(1, n // 10)
+    matching = n if matching is None else matching
+    prefix = etype.lower()
     for start in range(0, n, 1000):
-        evs = [{"originator": {"id": f"q{i}"}, "event_type": "Q.Created",
-                "payload": {"i": i, "city": f"c{i % cities}", "age": i % 90}}
+        evs = [{"originator": {"id": f"{prefix}{i}"}, "event_type": f"{etype}.Created",
+                "payload": {"i": i, "city": f"{'c' if i < matching else 'x'}{i % cities}",
+                            "age": i % 90}}
                for i in range(start, min(n, start + 1000))]
         r = c.post("/v1/events", {"events": evs})
         assert r.status == 201, r
     return cities
 
 
-def _caught_up(crud, cities):
-    """Waits for the index to hold everything and the declared index to be ready."""
+def _caught_up(crud, es, etype="Q"):
+    """Waits for the index to hold everything (its gauge at the log's head:
+    a large backlog is not left to one query's barrier) and the declared
+    index to be ready."""
     c = Client(crud.url, timeout=900)
+    head = Client(es.url).get("/v1/logs?from_id=1&size=1&skip_payload=true").json["head_id"]
+    gauge = re.compile(r"^eskit_crud_index_log_id (\S+)$", re.M)
     t0 = time.time()
     while True:
-        r = c.post("/v1/entities/Q/_find", {"selector": {"city": "c1"}})
+        m = gauge.search(c.get("/metrics").body)
+        if m and float(m.group(1)) >= head:
+            break
+        time.sleep(0.5)
+    while True:
+        r = c.post(f"/v1/entities/{etype}/_find", {"selector": {"city": "c1"}})
         assert r.status == 200, r
         if r.json["index"] == "by_city":
             return time.time() - t0
         time.sleep(0.5)
+
+
+def _register(crud, etype):
+    r = Client(crud.url).post("/v1/types", {"spec": {"entity_type": etype, "indexes": [
+        {"name": "by_city", "fields": ["city"]}]}})
+    assert r.status == 201, r
+
+
+def _plain_table(cluster, dbname, table, n, cities, matching):
+    cluster.psql(f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, doc jsonb NOT NULL);"
+                 f"INSERT INTO {table} SELECT 'q' || i, jsonb_build_object('i', i, 'city', "
+                 f"CASE WHEN i < {matching} THEN 'c' ELSE 'x' END || (i % {cities}), 'age', "
+                 f"i % 90) FROM generate_series(0, {n - 1}) i ON CONFLICT DO NOTHING;"
+                 f"CREATE INDEX IF NOT EXISTS {table}_city ON {table} ((doc #> '{{city}}'));"
+                 f"ANALYZE {table};", db=dbname)
+
+
+def _select(table, cities):
+    return (f"\\set k random(0, {cities - 1})\n"
+            f"SELECT doc FROM {table} WHERE doc #> '{{city}}' = to_jsonb('c' || :k) LIMIT 100;\n")
+
+
+def _find(crud, etype, cities):
+    return lambda: wrk_stats(crud.url, "find.lua", 8, f"/v1/entities/{etype}/_find",
+                             env={"FIND_CITIES": str(cities), "FIND_TYPE": etype})
+
+
+def _bulk(crud):
+    """_bulk of 100 creates against single creates, one connection."""
+    c = Client(crud.url)
+    singles, bulks, s_lat, b_lat = [], [], [], []
+    for _ in range(ROUNDS):
+        t = time.time()
+        for i in range(500):
+            t1 = time.time()
+            assert c.post("/v1/entities/W", {"payload": {"i": i}}, keep=True).status == 201
+            s_lat.append((time.time() - t1) * 1000)
+        singles.append(500 / (time.time() - t))
+        t = time.time()
+        for _ in range(10):
+            t1 = time.time()
+            r = c.post("/v1/entities/W/_bulk",
+                       {"operations": [{"op": "create", "payload": {"i": i}} for i in range(100)]},
+                       keep=True)
+            assert r.status == 200, r
+            b_lat.append((time.time() - t1) * 1000)
+        bulks.append(1000 / (time.time() - t))
+    a, b = statistics.median(bulks), statistics.median(singles)
+    s_lat.sort()
+    b_lat.sort()
+
+    def pct(v, p):
+        return v[min(len(v) - 1, int(len(v) * p))]
+
+    print("_bulk of 100 creates vs single creates, one connection:")
+    print(f"  {'documents/s, _bulk / single':<44} ratio {a / b:5.2f}x")
+    print(f"    {'_bulk (100 creates)':<20} {a:>10.0f} documents/s   request p50 "
+          f"{pct(b_lat, 0.5):7.2f} ms   p99 {pct(b_lat, 0.99):7.2f} ms")
+    print(f"    {'single creates':<20} {b:>10.0f} documents/s   request p50 "
+          f"{pct(s_lat, 0.5):7.2f} ms   p99 {pct(s_lat, 0.99):7.2f} ms")
 
 
 def run(cluster, services):
@@ -57,45 +139,39 @@ def run(cluster, services):
     t0 = time.time()
     cities = _load(es, DOCS)
     loaded = time.time() - t0
-    r = Client(crud.url).post("/v1/types", {"spec": {"entity_type": "Q", "indexes": [
-        {"name": "by_city", "fields": ["city"]}]}})
-    assert r.status == 201, r
-    waited = _caught_up(crud, cities)
+    _register(crud, "Q")
+    waited = _caught_up(crud, es)
     print(f"query index: {DOCS} documents appended in {loaded:.1f}s; indexed and by_city "
           f"ready {waited:.1f}s later ({DOCS / (loaded + waited):.0f} documents/s end to end)")
 
     dbname = ix_url.rsplit("/", 1)[1]
-    cluster.psql("CREATE TABLE IF NOT EXISTS bench_q (id text PRIMARY KEY, doc jsonb NOT NULL);"
-                 "INSERT INTO bench_q SELECT 'q' || i, jsonb_build_object('i', i, 'city', "
-                 f"'c' || (i % {cities}), 'age', i % 90) FROM generate_series(0, {DOCS - 1}) i "
-                 "ON CONFLICT DO NOTHING;"
-                 "CREATE INDEX IF NOT EXISTS bench_q_city ON bench_q ((doc #> '{city}'));"
-                 "ANALYZE bench_q; ANALYZE crud_docs;", db=dbname)
-    select = (f"\\set k random(0, {cities - 1})\n"
-              "SELECT doc FROM bench_q WHERE doc #> '{city}' = to_jsonb('c' || :k) LIMIT 100;\n")
+    _plain_table(cluster, dbname, "bench_q", DOCS, cities, DOCS)
+    cluster.psql("ANALYZE crud_docs;", db=dbname)
     print(f"selective indexed _find (about {DOCS // cities} results) vs pgbench, 8 connections:")
-    compare("POST /v1/entities/Q/_find (target >= 0.5x)",
-            lambda: wrk(crud.url, "find.lua", 8, "/v1/entities/Q/_find",
-                        env={"FIND_CITIES": str(cities)}),
-            lambda: pgbench(cluster, dbname, select, 8))
+    compare_stats("POST /v1/entities/Q/_find (target >= 0.5x)", _find(crud, "Q", cities),
+                  lambda: pgbench_stats(cluster, dbname, _select("bench_q", cities), 8))
 
-    c = Client(crud.url)
-    print("_bulk of 100 creates vs single creates, one connection:")
-    singles, bulks = [], []
-    for _ in range(ROUNDS):
-        t = time.time()
-        for i in range(500):
-            assert c.post("/v1/entities/W", {"payload": {"i": i}}).status == 201
-        singles.append(500 / (time.time() - t))
-        t = time.time()
-        for _ in range(10):
-            r = c.post("/v1/entities/W/_bulk",
-                       {"operations": [{"op": "create", "payload": {"i": i}} for i in range(100)]})
-            assert r.status == 200, r
-        bulks.append(1000 / (time.time() - t))
-    a, b = statistics.median(bulks), statistics.median(singles)
-    print(f"  {'documents/s, _bulk / single':<44} {a:>10.0f}/s vs {b:>10.0f}/s   "
-          f"ratio {a / b:5.2f}")
+    if SCALE:
+        t0 = time.time()
+        _load(es, SCALE, "R", cities, DOCS)
+        loaded = time.time() - t0
+        _register(crud, "R")
+        waited = _caught_up(crud, es, "R")
+        print(f"query index: {SCALE} more documents (type R) appended in {loaded:.1f}s; "
+              f"indexed and by_city ready {waited:.1f}s later")
+        _plain_table(cluster, dbname, "bench_r", SCALE, cities, DOCS)
+        cluster.psql("ANALYZE crud_docs;", db=dbname)
+        print(f"the same _find over {SCALE} documents (type R) vs over {DOCS} (type Q), "
+              f"{DOCS // cities} results each, 8 connections (target: {DOCS} / {SCALE} "
+              f"<= 1.5x):")
+        compare_stats(f"_find, {DOCS} / {SCALE} documents", _find(crud, "Q", cities),
+                      _find(crud, "R", cities), names=(f"Q ({DOCS})", f"R ({SCALE})"))
+        compare_stats(f"pgbench, {DOCS} / {SCALE} rows",
+                      lambda: pgbench_stats(cluster, dbname, _select("bench_q", cities), 8),
+                      lambda: pgbench_stats(cluster, dbname, _select("bench_r", cities), 8),
+                      names=(f"bench_q ({DOCS})", f"bench_r ({SCALE})"))
+
+    _bulk(crud)
     _lag(es, crud)
 
 
