@@ -82,14 +82,9 @@ static int crud_find_render(buf *b, const char *type, const crud_index_row *row,
                             bool with_payload)
 {
     crud_doc d = {.version = row->version, .exists = true, .deleted = row->deleted};
-    char *text = with_payload ? jsonx_dump(row->payload) : NULL;
-    if (with_payload && !text)
-        return -1;
-    d.text = text;
-    d.len = text ? strlen(text) : 0;
-    int rc = crud_entity_render(b, type, row->id, &d, with_payload);
-    free(text);
-    return rc;
+    d.text = with_payload ? row->text : NULL; /* borrowed: d is not freed */
+    d.len = d.text ? strlen(d.text) : 0;
+    return crud_entity_render(b, type, row->id, &d, with_payload);
 }
 
 /* {"results": [rows], "next_page_token": token | null[, "index": index]} */
@@ -423,6 +418,7 @@ bool crud_find_get_at(crud_app *app, const char *type, const char *id, const cru
         }
     }
     free(row.id);
+    free(row.text);
     json_decref(row.payload);
     return ok;
 }

@@ -68,6 +68,8 @@ typedef struct crud_index_row {
     int64_t created;   /* log id of its creation: the creation order */
     bool deleted;
     json_t *payload;   /* owned reference */
+    char *text;        /* owned: the payload as the index stores it (compact JSON,
+                        * as jsonx_dump writes it), to render without dumping */
 } crud_index_row;
 
 void crud_index_rows_free(crud_index_row *rows, size_t n);

@@ -25,6 +25,7 @@ void crud_index_rows_free(crud_index_row *rows, size_t n)
         return;
     for (size_t i = 0; i < n; i++) {
         free(rows[i].id);
+        free(rows[i].text);
         json_decref(rows[i].payload);
     }
     free(rows);
@@ -41,19 +42,23 @@ static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
         err_set(e, ERR_INTERNAL, "a malformed row in the query index");
         return false;
     }
+    size_t len = strlen(text);
     row->id = strdup(id);
+    row->text = malloc(len + 1);
     row->version = db_res_int(r, i, 2);
     row->created = db_res_int(r, i, 3);
     row->deleted = db_res_int(r, i, 4) != 0;
-    row->payload = jsonx_parse(text, strlen(text), e);
-    if (!row->id || !row->payload) {
-        if (!row->id)
+    row->payload = jsonx_parse(text, len, e);
+    if (!row->id || !row->text || !row->payload) {
+        if (!row->id || !row->text)
             err_set(e, ERR_INTERNAL, "out of memory");
         free(row->id);
+        free(row->text);
         json_decref(row->payload);
         memset(row, 0, sizeof *row);
         return false;
     }
+    memcpy(row->text, text, len + 1);
     return true;
 }
 
