@@ -42,6 +42,9 @@ typedef struct service_common {
 /* Checks ESKIT_DATABASE_URL names a known back end; logs and returns false
  * otherwise (the caller exits 2). */
 bool service_db_url_check(const char *url);
+/* Checks ESKIT_DATABASE_READ_URL (NULL: unset, fine): a PostgreSQL URL, and
+ * db_url (ESKIT_DATABASE_URL) on PostgreSQL too; logs why not. */
+bool service_read_url_check(const char *read_url, const char *db_url);
 /* Opens one pooled connection at start-up so that the schema exists early;
  * a failure only logs (the service starts anyway and answers 503). */
 void service_db_warm(db_pool *pool);
