@@ -77,6 +77,25 @@ static bool es_log_read_once(es_app *app, const es_log_query *q, es_log_page *pa
     }
 }
 
+/* A long poll waits for the log watch to move past `gen` until `deadline`,
+ * looking every ES_POLL_CHECK_S whether its client is still there (a client
+ * that left would otherwise hold a worker until the deadline). False when
+ * the service stops or the client left: answer at once. */
+#define ES_POLL_CHECK_S 1.0
+static bool es_log_wait(http_req *r, es_app *app, uint64_t gen, double deadline)
+{
+    for (;;) {
+        double now = timefmt_mono();
+        double until = now + ES_POLL_CHECK_S < deadline ? now + ES_POLL_CHECK_S : deadline;
+        if (!watch_wait(app->log_watch, gen, until))
+            return false;
+        if (watch_gen(app->log_watch) != gen || timefmt_mono() >= deadline)
+            return true;
+        if (http_req_client_gone(r))
+            return false;
+    }
+}
+
 void es_http_read_log(http_req *r)
 {
     es_app *app = http_req_app(r);
@@ -102,8 +121,8 @@ void es_http_read_log(http_req *r)
             timefmt_mono() >= deadline)
             break;
         es_log_page_free(&page);
-        if (!watch_wait(app->log_watch, gen, deadline))
-            wait = 0; /* stopping: answer with what there is now */
+        if (!es_log_wait(r, app, gen, deadline))
+            wait = 0; /* stopping, or nobody waits: answer with what there is now */
     }
 
     bool ok = buf_puts(&out, "{\"results\":[") == 0;
