@@ -3,10 +3,15 @@
  * type at a log id (narrowed, when the planner chose one, by a declared
  * index), one document at a log id, and the log id of an instant.
  *
- * A read of documents at log id `at` also reads, in the same statement, the
- * offset the index holds: when that is below `at`, the index is caught up
- * (crud_index_sync) and the read runs again. So a query needs no separate
- * look at the offset, and its rows and the offset come from one snapshot.
+ * Reads run where db_reads sends them (a hot standby of the index's
+ * database when ESKIT_DATABASE_READ_URL is set, else the primary). A read of
+ * documents at log id `at` also reads, in the same statement, the offset the
+ * database it ran on holds: that is the head db_reads checks a standby
+ * against (its floor: the highest offset this process saw on the primary),
+ * and when it is below `at`, the index is caught up on the primary
+ * (crud_index_sync, which raises the floor) and the read runs again. So a
+ * query needs no separate look at the offset, and its rows and the offset
+ * come from one snapshot.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -71,15 +76,31 @@ static size_t ix_res_docs(const db_res *r)
 }
 
 /* Runs spec statement `stmt`, or the named statement (name, sql) when name
- * is not NULL, on a pooled connection. */
-static bool ix_run(crud_index *ix, size_t stmt, const char *name, const char *sql,
-                   const db_param *p, int np, db_res **r, const char *what, err *e)
+ * is not NULL, on c. */
+static db_status ix_exec(db_rconn *c, size_t stmt, const char *name, const char *sql,
+                         const db_param *p, int np, db_res **r, err *e)
 {
-    db *d = db_pool_acquire(ix->pool, e);
-    if (!d)
+    return name ? db_exec_named(c->d, name, sql, p, np, r, e) : db_exec(c->d, stmt, p, np, r, e);
+}
+
+/* Runs a read statement (ix_exec's) on a connection for reads that shows
+ * every batch this process had seen applied when the read began; again on
+ * the primary when a standby fails it. */
+static bool ix_read(crud_index *ix, size_t stmt, const char *name, const char *sql,
+                    const db_param *p, int np, db_res **r, const char *what, err *e)
+{
+    db_rconn c;
+    db_status st = DB_ERR_UNAVAILABLE;
+    int64_t floor = db_reads_floor(ix->reads);
+    if (db_reads_get(ix->reads, true, &c, e) < 0)
         return false;
-    db_status st = name ? db_exec_named(d, name, sql, p, np, r, e) : db_exec(d, stmt, p, np, r, e);
-    db_pool_release(ix->pool, d);
+    if (db_reads_ensure(ix->reads, &c, floor, true, e) != DB_READS_KEEP)
+        return false; /* c was handed back: no primary either */
+    do {
+        st = ix_exec(&c, stmt, name, sql, p, np, r, e);
+    } while (db_reads_after(ix->reads, &c, st == DB_OK, DB_READS_NO_HEAD, 0, true, e) ==
+             DB_READS_AGAIN);
+    db_reads_put(ix->reads, &c);
     if (st != DB_OK) {
         db_fail(e, st, what);
         return false;
@@ -87,26 +108,60 @@ static bool ix_run(crud_index *ix, size_t stmt, const char *name, const char *sq
     return true;
 }
 
-/* Runs a wrapped read of rows at log id `at` (ix_run's statement). When the
- * index does not hold `at` yet (the offset the statement read is below it),
- * catches it up (crud_index_sync) and runs the read again. */
+/* One wrapped read (ix_exec's statement) where ix->reads sends it: its
+ * first column is the offset of the database it ran on, the head db_reads
+ * wants, so a standby is checked against the floor in the same round trip.
+ * *off: that offset. */
+static bool ix_read_wrapped(crud_index *ix, size_t stmt, const char *name, const char *sql,
+                            const db_param *p, int np, db_res **r, int64_t *off,
+                            const char *what, err *e)
+{
+    db_rconn c;
+    db_status st = DB_ERR_UNAVAILABLE;
+    db_reads_next next;
+    int64_t floor = db_reads_floor(ix->reads);
+    if (db_reads_get(ix->reads, true, &c, e) < 0)
+        return false;
+    do {
+        db_res_free(*r);
+        *r = NULL;
+        *off = 0;
+        st = ix_exec(&c, stmt, name, sql, p, np, r, e);
+        if (st == DB_OK && db_res_rows(*r) == 0) {
+            err_set(e, ERR_INTERNAL, "the query index has no offset row");
+            st = DB_ERR_OTHER;
+        }
+        if (st == DB_OK)
+            *off = db_res_int(*r, 0, 0);
+        next = db_reads_after(ix->reads, &c, st == DB_OK, *off, floor, true, e);
+    } while (next == DB_READS_AGAIN);
+    db_reads_put(ix->reads, &c);
+    if (next == DB_READS_FAILED || st != DB_OK) {
+        db_res_free(*r);
+        *r = NULL;
+        if (st != DB_OK)
+            db_fail(e, st, what);
+        return false;
+    }
+    return true;
+}
+
+/* Runs a wrapped read of rows at log id `at`. When the index does not hold
+ * `at` yet (the offset the statement read is below it), catches it up on
+ * the primary (crud_index_sync, which raises the floor of reads to what it
+ * reached) and runs the read again. */
 static bool ix_read_at(crud_index *ix, int64_t at, size_t stmt, const char *name,
                        const char *sql, const db_param *p, int np, db_res **r,
                        const char *what, err *e)
 {
     for (int pass = 0;; pass++) {
-        if (!ix_run(ix, stmt, name, sql, p, np, r, what, e))
+        int64_t off = 0, reached = 0;
+        if (!ix_read_wrapped(ix, stmt, name, sql, p, np, r, &off, what, e))
             return false;
-        if (db_res_rows(*r) == 0) {
-            err_set(e, ERR_INTERNAL, "the query index has no offset row");
-            return false;
-        }
-        int64_t off = db_res_int(*r, 0, 0);
         if (off >= at)
             return true;
         db_res_free(*r);
         *r = NULL;
-        int64_t reached = 0;
         if (pass > 0) {
             err_set(e, ERR_UNAVAILABLE, "the query index does not hold log id %lld yet "
                     "(it holds %lld)", (long long)at, (long long)off);
@@ -117,11 +172,10 @@ static bool ix_read_at(crud_index *ix, int64_t at, size_t stmt, const char *name
     }
 }
 
-/* Runs a read statement on a pooled connection. */
 bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
                       const char *what, err *e)
 {
-    return ix_run(ix, stmt, NULL, NULL, p, np, r, what, e);
+    return ix_read(ix, stmt, NULL, NULL, p, np, r, what, e);
 }
 
 bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e)
@@ -293,5 +347,12 @@ bool crud_index_get(crud_index *ix, const char *type, const char *id, int64_t at
 bool crud_index_erase(crud_index *ix, const char *id, err *e)
 {
     db_param p[] = {DB_TEXT(id)};
-    return crud_index_query(ix, IX_ERASE, p, 1, NULL, "erasing from the query index", e);
+    db *d = db_pool_acquire(ix->pool, e); /* a write: on the primary */
+    if (!d)
+        return false;
+    db_status st = db_exec(d, IX_ERASE, p, 1, NULL, e);
+    db_pool_release(ix->pool, d);
+    if (st != DB_OK)
+        db_fail(e, st, "erasing from the query index");
+    return st == DB_OK;
 }
