@@ -321,8 +321,8 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
     crud_index_filter filter, *f = NULL;
     const char *index = NULL;
     /* The type's spec comes through the cache's read barrier (one shared
-     * log read); the index's barrier then catches up to the head that read
-     * learned, instead of reading the log again. */
+     * log read); the query then runs at the head that read learned, instead
+     * of reading the log again. */
     crud_sync_ticket ticket = crud_sync_arrive(app->sync);
     if (q->token && !crud_token_parse(q->token, kind, &at, &cursor, e))
         return false;

@@ -1,8 +1,9 @@
 /*
  * crud_index.c - the query index (see crud_index.h): its statements, the
- * batch that applies log entries to rows under a compare-and-set of the
- * offset, the catch-up loop shared by the follower thread and the read
- * barrier, and the reads of queries and time travel.
+ * catch-up loop of the read barrier (which the follower also runs at start,
+ * on a rebuild and after a lost compare-and-set), and the follower thread,
+ * which applies each page its long poll brings. Batches are applied by
+ * crud_index_apply.c, reads are in crud_index_read.c.
  *
  * One mutex serialises appliers inside the process (the follower thread and
  * queries that find the index behind); across processes sharing one
