@@ -18,10 +18,12 @@
  * index is derived data: an empty database starts at offset 0 and is built
  * from the log; crud_index_new(..., rebuild = true) empties it first.
  *
- * A background thread follows the log (long polls); crud_index_sync() is the
- * read barrier of queries: given a log head read after the request began
- * (crud_sync.h), it returns once the index, as its database says after the
- * call began, holds everything up to it.
+ * A background thread follows the log (long polls). The reads of documents
+ * answer at a log id (a query's: a log head read after the request began,
+ * crud_sync.h) and select, in the same statement as the rows, the offset
+ * the index holds; when it is below that log id they catch the index up
+ * with crud_index_sync() and read again, so an answer holds every write
+ * acknowledged before the request.
  */
 #ifndef CRUD_INDEX_H
 #define CRUD_INDEX_H
