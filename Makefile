@@ -160,8 +160,13 @@ $(FUZZ_LIB): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
-.SECONDARY:
 fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))))
+# What pattern rules build only for other pattern rules is kept. A list, not
+# every target: a missing secondary file forces no rebuild, and the flags
+# stamp must force one.
+.SECONDARY: $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/fuzz/fuzzlib.o \
+  $(foreach s,$(SERVICES),$(call fuzz_svc_obj,$(s)) $(FUZZ_DIR)/lib/libsvc-$(s).a \
+  $(BUILD)/lib/libsvc-$(s).a)
 $(FUZZ_DIR)/lib/libsvc-%.a: $$(call fuzz_svc_obj,$$*)
 	@mkdir -p $(dir $@)
 	@rm -f $@

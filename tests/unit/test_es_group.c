@@ -646,7 +646,7 @@ BOTH(many_jobs_many_streams)
      * per stream count up in job order, log ids count up without a gap */
     es_gjob *jobs[40];
     for (int i = 0; i < 40; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "s%d", i % 7);
         jobs[i] = ev(id, 0, "T.E", "{}", NULL);
     }
@@ -659,7 +659,7 @@ BOTH(many_jobs_many_streams)
     cr_expect_eq(head(), 40);
     cr_expect_eq(groups(T.pg ? "one_statement" : "general"), 1);
     for (int k = 0; k < 7; k++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "s%d", k);
         int n = 40 / 7 + (k < 40 % 7);
         expect_stream(id, n, "T", "T.E", k + 1, k + 1 + 7 * (n - 1));
