@@ -299,18 +299,16 @@ Test(es_event, batch_shape_refused)
 /* {"events": [n events of stream u1]}, as a new string. */
 static char *batch_of(size_t n)
 {
-    const char *one = "{\"originator\":{\"id\":\"u1\"},\"event_type\":\"U.C\",\"payload\":0}";
-    size_t cap = 16 + n * (strlen(one) + 1);
-    char *s = malloc(cap);
-    cr_assert_not_null(s);
-    strcpy(s, "{\"events\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            strcat(s, ",");
-        strcat(s, one);
-    }
-    strcat(s, "]}");
-    return s;
+    buf b;
+    buf_init(&b, 1 << 20);
+    int full = buf_puts(&b, "{\"events\":[");
+    for (size_t i = 0; i < n; i++)
+        full |= buf_printf(&b, "%s{\"originator\":{\"id\":\"u1\"},\"event_type\":\"U.C\","
+                               "\"payload\":0}",
+                           i ? "," : "");
+    full |= buf_puts(&b, "]}");
+    cr_assert_eq(full, 0);
+    return buf_take(&b, NULL);
 }
 
 Test(es_event, batch_size_limits)

@@ -100,7 +100,7 @@ static int groups(const char *path)
     char key[96];
     snprintf(key, sizeof key, "test_groups_total{path=\"%s\"} ", path);
     const char *at = strstr(text, key);
-    int n = at ? atoi(at + strlen(key)) : 0;
+    int n = at ? (int)strtol(at + strlen(key), NULL, 10) : 0;
     free(text);
     return n;
 }
