@@ -165,7 +165,8 @@ $(FUZZ_LIB): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
-fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))))
+fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))) \
+  $(if $(wildcard services/$(1)/schema/pg/*.sql),$(FUZZ_DIR)/obj/$(BUILD)/gen/$(1)-schema.o)
 # What pattern rules build only for other pattern rules is kept. A list, not
 # every target: a missing secondary file forces no rebuild, and the flags
 # stamp must force one.
