@@ -166,7 +166,6 @@ void es_http_erase_stream(http_req *r)
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
     int64_t expected = -1, log_id = 0;
-    bool more = false;
 
     const char *id = service_req_id(r, "originator_id");
     if (!id)
@@ -176,15 +175,16 @@ void es_http_erase_stream(http_req *r)
     db *d = service_req_db(r, app->pool);
     if (!d)
         return;
-    bool ok = es_store_erase(d, id, expected, &log_id, &more, &e);
+    bool ok = es_store_erase(d, id, expected, &log_id, &e);
     db_pool_release(app->pool, d);
     if (!ok)
         goto fail;
     /* as an append does: this process acknowledged the entry; readers wake */
     es_reads_acked(app->reads, log_id);
     watch_bump(app->log_watch);
-    if (more) /* readers kept the WAL: the scavenger checkpoints again later */
-        es_scavenger_poke(app->scavenger, true);
+    /* the WAL's copies of the erased rows: the scavenger checkpoints it now
+     * (on its own connection: readers may make that wait) */
+    es_scavenger_poke(app->scavenger, true);
     http_reply_empty(r, 204);
     return;
 fail:

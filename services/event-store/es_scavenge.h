@@ -10,9 +10,10 @@
  * for it; then the stream's snapshots below that version. Deleting only
  * makes gaps in the log: it takes no log lock and never deletes the newest
  * log entry (its id is the head, which must never go back). On SQLite it
- * then checkpoints the WAL, so that the deleted bytes (zeroed in the
- * database file by secure_delete) leave the -wal file too; a checkpoint that
- * readers kept from finishing is tried again at the next round.
+ * then checkpoints the WAL (after a round that deleted, and when poked after
+ * an erasure), so that the deleted bytes (zeroed in the database file by
+ * secure_delete) leave the -wal file too; a checkpoint that readers kept
+ * from finishing is tried again at the next round.
  */
 #ifndef ES_SCAVENGE_H
 #define ES_SCAVENGE_H

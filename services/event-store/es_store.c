@@ -395,14 +395,13 @@ static int es_erased_row(buf *b, const char *id, const char *entity_type, int64_
 }
 
 bool es_store_erase(db *d, const char *id, int64_t expected_version, int64_t *log_id,
-                    bool *more, err *e)
+                    err *e)
 {
     db_res *rhead = NULL, *rs = NULL;
     buf ev, type;
     bool ok = false;
     buf_init(&ev, 1 << 16);
     buf_init(&type, 1 << 10);
-    *more = false;
 
     /* Round trip 1: begin, take the log lock, read the head, its clock and
      * the stream. */
@@ -463,7 +462,6 @@ bool es_store_erase(db *d, const char *id, int64_t expected_version, int64_t *lo
         goto done;
     }
     *log_id = head + 1;
-    *more = !es_store_checkpoint(d);
     ok = true;
     goto done;
 refused:

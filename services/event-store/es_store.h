@@ -99,10 +99,10 @@ json_t *es_store_set_retention(db *d, const char *id, const es_retention *rt, er
  * events and snapshots are deleted, the stream becomes a tombstone and one
  * entry ENTITY.Erased is appended. expected_version -1: any. True with
  * *log_id the Erased entry's id; false with e set (not_found, gone,
- * conflict, unavailable). On SQLite the WAL is then checkpointed
- * (es_store_checkpoint), which may leave work for later: see *more. */
+ * conflict, unavailable). The caller has the WAL checkpointed afterwards
+ * (es_store_checkpoint; the scavenger does it). */
 bool es_store_erase(db *d, const char *id, int64_t expected_version, int64_t *log_id,
-                    bool *more, err *e) WUR;
+                    err *e) WUR;
 
 /* Empties SQLite's WAL into the database file and truncates it. True when
  * done; false when readers kept it from finishing (try again later) or on
