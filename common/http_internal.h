@@ -16,6 +16,8 @@
 #define HTTP_MAX_HEADERS 8
 
 typedef struct http_pool http_pool;
+typedef struct http_guard http_guard;
+typedef struct http_gconn http_gconn;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -30,6 +32,7 @@ struct http_server {
     bool loop;            /* event loops (cfg.loops > 0), else a thread per connection */
     atomic_bool stopping; /* http_server_stop began: new requests are turned away */
     http_pool *pool;      /* the workers behind the loops */
+    http_guard *guard;    /* the header deadline of every connection */
     int port;
 };
 
@@ -64,6 +67,7 @@ struct http_req {
     void *resume_ctx;
     atomic_bool woken;
     http_waiter *waiter; /* a thread per connection: the thread that waits */
+    http_gconn *gconn; /* its connection in the guard (NULL: none) */
     /* the worker queue */
     http_req *next;
     /* a stream response's pump, run by the worker after the handler */
@@ -75,6 +79,12 @@ struct http_req {
     int nheaders;
     char *headers[HTTP_MAX_HEADERS][2];
 };
+
+/* Sets r's response (a second one is dropped: the first stays), with the
+ * headers the handler added; takes `data` (malloc'd; NULL: no body)
+ * (http_req.c). */
+void http_set_response(http_req *r, int status, char *data, size_t len,
+                       const char *content_type);
 
 /* Routing and the handler, with every error of SPEC §2 (http_server.c). */
 void http_dispatch(http_req *r);
@@ -119,6 +129,23 @@ bool http_pool_submit(http_pool *p, http_req *r);
 void http_pool_stop(http_pool *p);
 /* Stops (if not yet done) and frees. */
 void http_pool_free(http_pool *p);
+
+/* The header deadline (http_guard.c): every connection must send the
+ * complete headers of its next request within `timeout_s` of being accepted
+ * or of its previous request's completion; a sweeper thread shuts down the
+ * others. `m` gets eskit_http_header_timeouts_total. NULL on failure. */
+http_guard *http_guard_new(double timeout_s, metrics *m);
+/* Stops the sweeper and frees; after MHD_stop_daemon. */
+void http_guard_free(http_guard *g);
+/* A connection accepted (MHD_CONNECTION_NOTIFY_STARTED), its socket fd:
+ * NULL on OOM (it then has no deadline). */
+http_gconn *http_guard_open(http_guard *g, int fd);
+/* The connection closed (MHD_CONNECTION_NOTIFY_CLOSED, before MHD closes
+ * its socket); frees c. Nothing for NULL. */
+void http_guard_close(http_guard *g, http_gconn *c);
+/* Its request's headers have been read (true), or its request completed
+ * and it waits for the next one (false). Nothing for NULL. */
+void http_guard_request(http_gconn *c, bool in_request);
 
 /* With a thread per connection: runs r's deferred answers as they are woken
  * (on r's thread), until r has its response (http_workers.c). */

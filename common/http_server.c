@@ -17,17 +17,19 @@
  * routing, 404/405, the bearer token, the body limit, an ambiguous length
  * (400), path parameters and query parameters that are not UTF-8 text
  * (400), media types, JSON parsing and the error body of SPEC §2. See
- * http_server.h.
+ * http_server.h. What handlers read and reply is in http_req.c; the
+ * connection bounds are MHD's options here and the header deadline is
+ * http_guard.c.
  */
 #include "http_server.h"
 
 #include <errno.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,155 +39,7 @@
 #include "timefmt.h"
 
 #define HTTP_DRAIN_MAX (64u << 20) /* read and drop oversize bodies up to this */
-#define HTTP_MAX_CONNECTIONS 2000
-
-/* ------------------------------------------------------------------------ */
-/* reading the request                                                      */
-
-void *http_req_app(const http_req *r) { return r->srv->cfg.app; }
-const char *http_req_method(const http_req *r) { return r->method; }
-const char *http_req_path(const http_req *r) { return r->path; }
-
-const char *http_req_param(const http_req *r, const char *name)
-{
-    return http_match_param(&r->match, name);
-}
-
-const char *http_req_query(const http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *http_req_header(const http_req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-/* ------------------------------------------------------------------------ */
-/* responses                                                                */
-
-void http_reply_header(http_req *r, const char *name, const char *value)
-{
-    if (r->resp) {
-        MHD_add_response_header(r->resp, name, value);
-        return;
-    }
-    if (r->nheaders >= HTTP_MAX_HEADERS)
-        return;
-    r->headers[r->nheaders][0] = strdup(name);
-    r->headers[r->nheaders][1] = strdup(value);
-    r->nheaders++;
-}
-
-/* Takes `data` (malloc'd, may be NULL for no body). */
-static void http_set_response(http_req *r, int status, char *data, size_t len,
-                              const char *content_type)
-{
-    if (r->resp) { /* a second reply is a bug in the handler: keep the first */
-        free(data);
-        return;
-    }
-    r->resp = MHD_create_response_from_buffer(len, data ? data : (void *)"",
-                                              data ? MHD_RESPMEM_MUST_FREE
-                                                   : MHD_RESPMEM_PERSISTENT);
-    if (!r->resp) {
-        free(data);
-        return;
-    }
-    r->status = status;
-    r->bytes_out = len;
-    if (content_type)
-        MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (int i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
-}
-
-void http_reply_json(http_req *r, int status, json_t *body)
-{
-    char *text = body ? jsonx_dump(body) : NULL;
-    json_decref(body);
-    if (!text) {
-        static const char oom[] =
-            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\",\"details\":{}}}";
-        http_set_response(r, 500, strdup(oom), sizeof oom - 1, "application/json");
-        return;
-    }
-    size_t len = strlen(text);
-    /* a trailing newline makes curl output readable */
-    char *p = realloc(text, len + 2);
-    if (p) {
-        p[len++] = '\n';
-        p[len] = '\0';
-        text = p;
-    }
-    http_set_response(r, status, text, len, "application/json");
-}
-
-void http_reply_json_text(http_req *r, int status, char *text, size_t len)
-{
-    http_set_response(r, status, text, len, "application/json");
-}
-
-void http_reply_err(http_req *r, const err *e)
-{
-    err_code code = e->code == ERR_NONE ? ERR_INTERNAL : e->code;
-    json_t *details = e->details ? json_incref(e->details) : json_object();
-    json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", err_code_name(code),
-                             "message", e->message[0] ? e->message : err_code_name(code),
-                             "details", details);
-    if (code == ERR_UNAUTHENTICATED)
-        http_reply_header(r, "WWW-Authenticate", "Bearer");
-    http_reply_json(r, err_code_status(code), body);
-}
-
-void http_reply_result(http_req *r, int status, json_t *body, err *e)
-{
-    if (body)
-        http_reply_json(r, status, body);
-    else
-        http_reply_err(r, e);
-    err_clear(e);
-}
-
-void http_reply_error(http_req *r, err_code code, const char *fmt, ...)
-{
-    err e = ERR_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[sizeof e.message];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    err_set(&e, code, "%s", msg);
-    http_reply_err(r, &e);
-    err_clear(&e);
-}
-
-void http_reply_empty(http_req *r, int status)
-{
-    http_set_response(r, status, NULL, 0, NULL);
-}
-
-void http_reply_stream(http_req *r, int status, const char *content_type,
-                       http_stream_fill fill, void *ctx, void (*done)(void *ctx))
-{
-    if (r->resp) {
-        if (done)
-            done(ctx);
-        return;
-    }
-    r->resp = http_stream_response(r, fill, ctx, done);
-    if (!r->resp) {
-        if (done)
-            done(ctx);
-        return;
-    }
-    r->status = status;
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r->resp, "X-Accel-Buffering", "no");
-    for (int i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(r->resp, r->headers[i][0], r->headers[i][1]);
-}
+#define HTTP_FD_RESERVE 256        /* open files kept for the rest of the process */
 
 /* ------------------------------------------------------------------------ */
 /* built-in endpoints                                                       */
@@ -342,6 +196,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         r->url = url;
         r->t0 = timefmt_mono();
         r->status = 500;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->gconn = ci ? ci->socket_context : NULL;
+        http_guard_request(r->gconn, true);
         buf_init(&r->body, s->cfg.max_body);
         atomic_fetch_add(&s->inflight, 1);
         const char *framing = http_req_framing_error(conn);
@@ -456,6 +314,22 @@ static enum MHD_Result http_accept(void *cls, const struct sockaddr *addr, sockl
     return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
 }
 
+/* MHD's connection notifications: a connection enters the guard when it is
+ * accepted and leaves it when it closes (before MHD closes its socket). */
+static void http_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? http_guard_open(s->guard, ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_guard_close(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
@@ -469,6 +343,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         free(r);
         return;
     }
+    http_guard_request(r->gconn, false); /* its next request's headers are awaited */
     http_record(r); /* a request that ended before its answer was queued */
     log_request(r->method, r->path, r->status, timefmt_mono() - r->t0, r->bytes_out);
 
@@ -491,6 +366,31 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
 /* ------------------------------------------------------------------------ */
 /* life cycle                                                               */
+
+/* Connections the process can hold: `want`, unless the open-files limit
+ * (first raised to its hard limit) leaves fewer beside HTTP_FD_RESERVE. */
+static unsigned http_conn_budget(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return (unsigned)want;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = old;
+    }
+    rlim_t room = rl.rlim_cur > 2 * HTTP_FD_RESERVE ? rl.rlim_cur - HTTP_FD_RESERVE
+                                                    : rl.rlim_cur / 2;
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)want > room) {
+        log_warn("http: the open-files limit (%llu) holds %llu connections, not the %d "
+                 "asked for (ESKIT_MAX_CONNECTIONS): raise the limit (ulimit -n, "
+                 "LimitNOFILE=) to hold more",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)room, want);
+        return (unsigned)room;
+    }
+    return (unsigned)want;
+}
 
 /* Splits "HOST:PORT" ("[::1]:8080" for IPv6) and resolves it. */
 static bool http_resolve(const char *listen, struct sockaddr_storage *ss, socklen_t *sl,
@@ -555,12 +455,19 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
         err_set(e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
+    unsigned max_conns = http_conn_budget(cfg->max_connections > 0 ? cfg->max_connections
+                                                                     : HTTP_MAX_CONNECTIONS);
+    int header_s = cfg->header_timeout_s > 0 ? cfg->header_timeout_s : HTTP_HEADER_TIMEOUT_S;
+    if (!(s->guard = http_guard_new(header_s, cfg->metrics))) {
+        err_set(e, ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ITC | MHD_USE_POLL | MHD_USE_TURBO;
     unsigned loops = cfg->loops > 0 ? (unsigned)cfg->loops : 1;
     s->loop = cfg->loops > 0;
     if (s->loop) {
-        if (!(s->pool = http_pool_new(HTTP_MAX_CONNECTIONS))) {
+        if (!(s->pool = http_pool_new((int)max_conns))) {
             err_set(e, ERR_INTERNAL, "out of memory");
             goto fail;
         }
@@ -573,8 +480,10 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
     s->daemon = MHD_start_daemon(
         flags, 0, http_accept, s, http_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_URI_LOG_CALLBACK, http_begin, s,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        http_conn_notify, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+        MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_per_client > 0 ? cfg->max_per_client : 0),
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(4u << 20), MHD_OPTION_THREAD_POOL_SIZE,
         s->loop ? loops : 0u, MHD_OPTION_END);
     if (!s->daemon) {
@@ -584,8 +493,17 @@ http_server *http_server_start(const http_server_config *cfg, err *e)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;
+    if (cfg->max_per_client > 0)
+        log_info("http: up to %u connections, %d per client address; request headers "
+                 "within %d s",
+                 max_conns, cfg->max_per_client, header_s);
+    else
+        log_info("http: up to %u connections, any number per client address; request "
+                 "headers within %d s",
+                 max_conns, header_s);
     return s;
 fail:
+    http_guard_free(s->guard);
     http_pool_free(s->pool);
     http_router_free(s->router);
     free(s);
@@ -627,6 +545,7 @@ bool http_server_stop(http_server *s, int grace_ms)
     MHD_stop_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    http_guard_free(s->guard);
     http_pool_free(s->pool);
     http_router_free(s->router);
     free(s);

@@ -73,7 +73,19 @@ typedef struct http_server_config {
     metrics *metrics; /* the service's registry; the server adds its own families */
     /* Event-loop threads; 0: one thread per connection. */
     int loops;
+    /* Connections held at once (0: HTTP_MAX_CONNECTIONS), at most so many
+     * from one client address (0: no bound), and the seconds a connection
+     * has to send a request's complete headers (0: HTTP_HEADER_TIMEOUT_S).
+     * The open-files limit, raised to its hard limit, may lower the first:
+     * the log says what was granted. Past it, new connections are closed
+     * as soon as they are accepted. */
+    int max_connections;
+    int max_per_client;
+    int header_timeout_s;
 } http_server_config;
+
+#define HTTP_MAX_CONNECTIONS 10000
+#define HTTP_HEADER_TIMEOUT_S 20
 
 /* The nesting a JSON request body may have unless the service says
  * otherwise: far more than documents need, and below what the stores can
@@ -95,6 +107,10 @@ bool http_server_stop(http_server *s, int grace_ms);
 int http_server_port(const http_server *s);
 
 /* --- reading the request --- */
+/* True when the client has closed its side of the connection (or it
+ * broke): for a handler that waits, such as a long poll, to stop waiting for
+ * nobody. */
+bool http_req_client_gone(const http_req *r);
 void *http_req_app(const http_req *r);
 const char *http_req_method(const http_req *r);
 const char *http_req_path(const http_req *r);

@@ -20,6 +20,23 @@ bool service_db_url_check(const char *url)
     return false;
 }
 
+bool service_read_url_check(const char *read_url, const char *db_url)
+{
+    if (!read_url)
+        return true;
+    if (strncmp(read_url, "postgres://", 11) != 0 && strncmp(read_url, "postgresql://", 13) != 0) {
+        log_error("ESKIT_DATABASE_READ_URL must be a postgres:// or postgresql:// URL of hot "
+                  "standbys");
+        return false;
+    }
+    if (strncmp(db_url, "sqlite:", 7) == 0) {
+        log_error("ESKIT_DATABASE_READ_URL needs ESKIT_DATABASE_URL on PostgreSQL (its "
+                  "standbys replay that primary)");
+        return false;
+    }
+    return true;
+}
+
 void service_db_warm(db_pool *pool)
 {
     err e = ERR_INIT;
@@ -81,6 +98,9 @@ http_server *service_http_start(const char *service, const service_common *c,
         .max_body = (size_t)c->max_body,
         .max_depth = c->max_depth,
         .loops = c->loops,
+        .max_connections = (int)c->max_connections,
+        .max_per_client = (int)c->max_per_client,
+        .header_timeout_s = (int)c->header_timeout_s,
         .routes = routes,
         .nroutes = nroutes,
         .app = app,

@@ -23,6 +23,9 @@ typedef struct service_common {
      * 0 is HTTP_MAX_DEPTH; 0 loops is a thread per connection. */
     int max_depth;
     int loops;
+    int64_t max_connections;
+    int64_t max_per_client;
+    int64_t header_timeout_s;
 } service_common;
 
 /* The config_var entries every service has; `c` is a service_common. */
@@ -37,11 +40,26 @@ typedef struct service_common {
     {"ESKIT_LOG_FORMAT", CONFIG_STRING, "text", "log lines on stderr: text or json", 0, 0,     \
      "text|json", &(c).log_format},                                                            \
     {"ESKIT_LOG_LEVEL", CONFIG_STRING, "info", "least severe level logged", 0, 0,              \
-     "debug|info|warn|error", &(c).log_level}
+     "debug|info|warn|error", &(c).log_level},                                                 \
+    {"ESKIT_MAX_CONNECTIONS", CONFIG_INT, "10000",                                             \
+     "HTTP connections held at once (lowered to what the open-files limit allows); past it "   \
+     "new connections are closed at once",                                                     \
+     16, 1000000, NULL, &(c).max_connections},                                                 \
+    {"ESKIT_MAX_CONNECTIONS_PER_CLIENT", CONFIG_INT, "256",                                    \
+     "HTTP connections held at once from one client address; 0: no bound (behind a proxy "     \
+     "that is the only client, raise it or use 0)",                                            \
+     0, 1000000, NULL, &(c).max_per_client},                                                   \
+    {"ESKIT_HTTP_HEADER_TIMEOUT_SECONDS", CONFIG_INT, "20",                                    \
+     "seconds a connection has to send a request's complete headers, from its accept or its "  \
+     "previous request's end (idle kept-alive connections are closed after it too)",           \
+     1, 3600, NULL, &(c).header_timeout_s}
 
 /* Checks ESKIT_DATABASE_URL names a known back end; logs and returns false
  * otherwise (the caller exits 2). */
 bool service_db_url_check(const char *url);
+/* Checks ESKIT_DATABASE_READ_URL (NULL: unset, fine): a PostgreSQL URL, and
+ * db_url (ESKIT_DATABASE_URL) on PostgreSQL too; logs why not. */
+bool service_read_url_check(const char *read_url, const char *db_url);
 /* Opens one pooled connection at start-up so that the schema exists early;
  * a failure only logs (the service starts anyway and answers 503). */
 void service_db_warm(db_pool *pool);

@@ -133,11 +133,22 @@ int64_t crud_index_offset(crud_index *ix)
     return known;
 }
 
+/* The offset read on the primary: reads beginning from now on must show it. */
 static void ix_set_known(crud_index *ix, int64_t offset)
 {
     pthread_mutex_lock(&ix->mu);
     ix->known = offset;
     pthread_mutex_unlock(&ix->mu);
+    db_reads_acked(ix->reads, offset);
+}
+
+/* The head of db_reads: the offset a database (a standby's) holds. */
+static bool ix_head(db *d, int64_t *head, err *e)
+{
+    db_status st = ix_read_offset(d, head, e);
+    if (st != DB_OK)
+        db_fail(e, st, "reading the query index's offset");
+    return st == DB_OK;
 }
 
 /*
@@ -343,7 +354,8 @@ static void *ix_follow(void *arg)
     return NULL;
 }
 
-crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *e)
+crud_index *crud_index_new(const char *url, const char *read_url, http_client *es,
+                           bool rebuild, metrics *m, err *e)
 {
     crud_index *ix = NULL;
     if (!db_url_valid(url)) {
@@ -362,7 +374,10 @@ crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *
     pthread_cond_init(&ix->sync_cv, NULL);
     ix->pg = strncmp(url, "sqlite:", 7) != 0;
     ix->pool = db_pool_new(url, &ix_db_spec, IX_POOL);
-    if (!ix->pool || !(ix->decl = crud_indexes_new(ix)))
+    if (!ix->pool)
+        goto oom;
+    ix->reads = db_reads_new(ix->pool, &ix_db_spec, ix_head, read_url, IX_POOL, m);
+    if (!ix->reads || !(ix->decl = crud_indexes_new(ix)))
         goto oom;
     if (pthread_create(&ix->follower, NULL, ix_follow, ix) != 0)
         goto oom;
@@ -386,6 +401,7 @@ void crud_index_free(crud_index *ix)
         pthread_join(ix->follower, NULL);
     }
     crud_indexes_free(ix->decl);
+    db_reads_free(ix->reads);
     db_pool_free(ix->pool);
     pthread_cond_destroy(&ix->cv);
     pthread_cond_destroy(&ix->sync_cv);

@@ -31,6 +31,7 @@
 
 #include "err.h"
 #include "http_client.h"
+#include "metrics.h"
 
 typedef struct crud_index crud_index;
 
@@ -38,11 +39,16 @@ typedef struct crud_index crud_index;
 #define CRUD_INDEX_BATCH 1000
 
 /* The index on database `url`, fed from the event store `es` (borrowed;
- * must outlive the index). Connects lazily, so it starts while its database
- * is down. `rebuild`: empty it and build it again from the log. Starts the
- * follower thread. NULL on OOM or a malformed URL (e set). Free with
- * crud_index_free(), which stops the thread. */
-crud_index *crud_index_new(const char *url, http_client *es, bool rebuild, err *e) WUR;
+ * must outlive the index). `read_url`: NULL, or a PostgreSQL URL of hot
+ * standbys of `url` for the index's reads (ESKIT_DATABASE_READ_URL,
+ * db_reads.h: a read shows every batch this process had seen applied when
+ * it began, and a lagging or lost standby is left for the primary); `m`
+ * gets the read routing's counters. Connects lazily, so it starts while its
+ * database is down. `rebuild`: empty it and build it again from the log.
+ * Starts the follower thread. NULL on OOM or a malformed URL (e set). Free
+ * with crud_index_free(), which stops the thread. */
+crud_index *crud_index_new(const char *url, const char *read_url, http_client *es,
+                           bool rebuild, metrics *m, err *e) WUR;
 void crud_index_free(crud_index *ix);
 
 /* The read barrier: reads the log head, applies the log up to it, and sets

@@ -10,6 +10,7 @@
 
 #include "crud_index.h"
 #include "db.h"
+#include "db_reads.h"
 
 enum {
     IX_OFFSET,
@@ -38,7 +39,8 @@ enum {
 #define IX_RETRY_MS 500
 
 struct crud_index {
-    db_pool *pool;
+    db_pool *pool;            /* the primary: batches, declared indexes' builds */
+    db_reads *reads;          /* where reads run (the primary, or its standbys) */
     http_client *es;
     pthread_mutex_t apply_mu; /* one applier at a time in this process */
     pthread_mutex_t mu;       /* guards the fields below */
@@ -65,7 +67,8 @@ struct crud_index {
 db_status crud_index_apply_page(db *d, int64_t from, int64_t to, const json_t *results,
                                 bool *lost, err *e) WUR;
 
-/* Runs a read statement on a pooled connection; false with e set. */
+/* Runs a read statement where ix->reads sends it (a connection showing
+ * every batch this process had seen applied); false with e set. */
 bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
                       const char *what, err *e) WUR;
 

@@ -50,20 +50,35 @@ static bool ix_row(const db_res *r, size_t i, crud_index_row *row, err *e)
     return true;
 }
 
-/* Runs a read statement on a pooled connection. */
-bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
-                     const char *what, err *e)
+/* Runs statement `stmt`, or the text `sql` when not NULL, on a connection
+ * for reads that shows every batch this process had seen applied when the
+ * read began; again on the primary when a standby fails it. */
+static bool ix_read(crud_index *ix, size_t stmt, const char *sql, const db_param *p, int np,
+                    db_res **r, const char *what, err *e)
 {
-    db *d = db_pool_acquire(ix->pool, e);
-    if (!d)
+    db_rconn c;
+    db_status st = DB_ERR_UNAVAILABLE;
+    int64_t floor = db_reads_floor(ix->reads);
+    if (db_reads_get(ix->reads, true, &c, e) < 0)
         return false;
-    db_status st = db_exec(d, stmt, p, np, r, e);
-    db_pool_release(ix->pool, d);
+    if (db_reads_ensure(ix->reads, &c, floor, true, e) != DB_READS_KEEP)
+        return false; /* c was handed back: no primary either */
+    do {
+        st = sql ? db_exec_sql(c.d, sql, p, np, r, e) : db_exec(c.d, stmt, p, np, r, e);
+    } while (db_reads_after(ix->reads, &c, st == DB_OK, DB_READS_NO_HEAD, 0, true, e) ==
+             DB_READS_AGAIN);
+    db_reads_put(ix->reads, &c);
     if (st != DB_OK) {
         db_fail(e, st, what);
         return false;
     }
     return true;
+}
+
+bool crud_index_query(crud_index *ix, size_t stmt, const db_param *p, int np, db_res **r,
+                     const char *what, err *e)
+{
+    return ix_read(ix, stmt, NULL, p, np, r, what, e);
 }
 
 bool crud_index_log_id_at(crud_index *ix, int64_t ms, int64_t *log_id, err *e)
@@ -158,15 +173,9 @@ bool crud_index_scan(crud_index *ix, const char *type, int64_t at, int64_t after
             err_set(e, ERR_INTERNAL, "out of memory");
             goto done;
         }
-        db *d = db_pool_acquire(ix->pool, e);
-        if (!d)
+        if (!ix_read(ix, 0, sql.data, fp.p, fp.n, &r,
+                     "reading the query index through a declared index", e))
             goto done;
-        db_status st = db_exec_sql(d, sql.data, fp.p, fp.n, &r, e);
-        db_pool_release(ix->pool, d);
-        if (st != DB_OK) {
-            db_fail(e, st, "reading the query index through a declared index");
-            goto done;
-        }
     }
     size_t rn = db_res_rows(r);
     crud_index_row *out = calloc(rn ? rn : 1, sizeof *out);
@@ -212,5 +221,12 @@ bool crud_index_get(crud_index *ix, const char *type, const char *id, int64_t at
 bool crud_index_erase(crud_index *ix, const char *id, err *e)
 {
     db_param p[] = {DB_TEXT(id)};
-    return crud_index_query(ix, IX_ERASE, p, 1, NULL, "erasing from the query index", e);
+    db *d = db_pool_acquire(ix->pool, e); /* a write: on the primary */
+    if (!d)
+        return false;
+    db_status st = db_exec(d, IX_ERASE, p, 1, NULL, e);
+    db_pool_release(ix->pool, d);
+    if (st != DB_OK)
+        db_fail(e, st, "erasing from the query index");
+    return st == DB_OK;
 }

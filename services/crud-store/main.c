@@ -26,6 +26,7 @@ static int64_t crud_es_timeout_ms;
 static int64_t crud_cache_entries;
 static int64_t crud_cache_bytes;
 static const char *crud_db_url;
+static const char *crud_read_url;
 
 static const config_var crud_config[] = {
     SERVICE_COMMON_VARS(crud_common, "127.0.0.1:8081"),
@@ -33,6 +34,11 @@ static const config_var crud_config[] = {
      "the query index (derived data, rebuilt from the log when lost): postgres://... or "
      "sqlite:PATH; start with --rebuild to rebuild it on purpose",
      0, 0, NULL, &crud_db_url},
+    {"ESKIT_DATABASE_READ_URL", CONFIG_STRING, NULL,
+     "postgresql://... of hot standbys of ESKIT_DATABASE_URL for the query index's reads "
+     "(_find, time travel), e.g. with target_session_attrs=prefer-standby; unset: they use "
+     "ESKIT_DATABASE_URL",
+     0, 0, NULL, &crud_read_url},
     {"ESKIT_EVENT_STORE_URL", CONFIG_STRING, "http://127.0.0.1:8080",
      "base URL of the event store", 0, 0, NULL, &crud_es_url},
     {"ESKIT_EVENT_STORE_TIMEOUT_MS", CONFIG_INT, "10000",
@@ -87,6 +93,8 @@ int main(int argc, char **argv)
     if (cr != 0)
         return cr > 0 ? 0 : 2;
     service_log_init("crud-store", &crud_common);
+    if (!service_read_url_check(crud_read_url, crud_db_url))
+        return 2;
 
     /* 1. the event store, the cache, the schema registry */
     app.es = http_client_new(crud_es_url, crud_common.api_token, (int)crud_es_timeout_ms);
@@ -139,7 +147,7 @@ int main(int argc, char **argv)
     metrics_on_render(app.metrics, crud_collect, &app);
 
     /* 3. the query index, which follows the log from now on */
-    app.index = crud_index_new(crud_db_url, app.es, rebuild, &e);
+    app.index = crud_index_new(crud_db_url, crud_read_url, app.es, rebuild, app.metrics, &e);
     if (!app.index) {
         log_error("%s", e.message);
         rc = e.code == ERR_INVALID_ARGUMENT ? 2 : 1;

@@ -10,7 +10,7 @@
 #include "db.h"
 #include "es_append.h"
 #include "es_read.h"
-#include "es_reads.h"
+#include "db_reads.h"
 #include "es_scavenge.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -20,7 +20,7 @@ typedef struct es_app {
     const char *db_url;
     db_pool *pool;           /* the primary's connections for handlers (appends: the
                               * committer's own) */
-    es_reads *reads;         /* where reads run: standbys or the pool (es_reads.h) */
+    db_reads *reads;         /* where reads run: standbys or the pool (db_reads.h) */
     es_committer *committer; /* the write path */
     es_reader *reader;       /* stream reads (GET /v1/events/{id}) */
     es_scavenger *scavenger; /* deletes what retention no longer keeps */

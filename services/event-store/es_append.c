@@ -42,7 +42,7 @@ struct es_committer {
     es_group_ctx gc; /* its conn opens lazily */
     double last_fail;
     watch *w;
-    es_reads *reads;
+    db_reads *reads;
 };
 
 /* The error of a job whose transaction failed with `st`; `unknown`: the
@@ -138,7 +138,7 @@ static void *es_committer_main(void *arg)
                     top = gjobs[i]->events[k].log_id;
         }
         if (top > 0)
-            es_reads_acked(c->reads, top);
+            db_reads_acked(c->reads, top);
         if (any)
             watch_bump(c->w);
         /* A job belongs to its request again once woken: touch it no more. */
@@ -152,7 +152,7 @@ static void *es_committer_main(void *arg)
     return NULL;
 }
 
-es_committer *es_committer_start(const char *url, watch *w, es_reads *reads,
+es_committer *es_committer_start(const char *url, watch *w, db_reads *reads,
                                  metrics_family *groups)
 {
     es_committer *c = calloc(1, sizeof *c);

@@ -15,7 +15,7 @@
 #include "db.h"
 #include "err.h"
 #include "es_event.h"
-#include "es_reads.h"
+#include "db_reads.h"
 #include "metrics.h"
 #include "watch.h"
 
@@ -24,10 +24,10 @@ typedef struct es_committer es_committer;
 /* Starts the thread. The connection opens lazily (and reopens after a
  * failure: a lost primary is looked for again every ES_RECONNECT_PAUSE).
  * `w` is bumped after every commit, and `reads` learns the highest log id
- * acknowledged (es_reads_acked) before any request is answered; `groups` (a
+ * acknowledged (db_reads_acked) before any request is answered; `groups` (a
  * counter labelled "path", or NULL) counts the committed groups. NULL on
  * OOM. */
-es_committer *es_committer_start(const char *url, watch *w, es_reads *reads,
+es_committer *es_committer_start(const char *url, watch *w, db_reads *reads,
                                  metrics_family *groups) WUR;
 /* Finishes the appends already queued, then stops the thread and frees. */
 void es_committer_stop(es_committer *c);

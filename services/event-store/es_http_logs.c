@@ -6,10 +6,10 @@
  * if nothing matched waits for the generation to move (a local commit or a
  * PostgreSQL NOTIFY from another replica bumps it).
  *
- * Reads run where es_reads sends them (a standby when there is one). A
+ * Reads run where db_reads sends them (a standby when there is one). A
  * standby replays a commit a little after the primary told us of it: a
  * reader that finds nothing new, about to wait, first makes sure its
- * standby shows every entry the process knows of (es_reads_known_head),
+ * standby shows every entry the process knows of (db_reads_known_head),
  * else it would sleep through them until the next commit.
  */
 #include <errno.h>
@@ -57,23 +57,42 @@ static bool es_log_query_parse(http_req *r, es_log_query *q, err *e)
  * head (its reader is about to wait), every entry the process knows of. */
 static bool es_log_read_once(es_app *app, const es_log_query *q, es_log_page *page, err *e)
 {
-    int64_t floor = es_reads_floor(app->reads);
-    es_rconn c;
-    if (es_reads_get(app->reads, true, &c, e) < 0)
+    int64_t floor = db_reads_floor(app->reads);
+    db_rconn c;
+    if (db_reads_get(app->reads, true, &c, e) < 0)
         return false;
     for (;;) {
         bool ok = es_store_read_log(c.d, q, page, e);
         int64_t need = floor;
         if (ok && db_res_rows(page->rows) == 0 && page->at_head) {
-            int64_t known = es_reads_known_head(app->reads);
+            int64_t known = db_reads_known_head(app->reads);
             need = known > need ? known : need;
         }
-        es_next next = es_reads_after(app->reads, &c, ok, page->head_id, need, true, e);
-        if (next != ES_AGAIN) {
-            es_reads_put(app->reads, &c);
-            return next == ES_KEEP && ok;
+        db_reads_next next = db_reads_after(app->reads, &c, ok, page->head_id, need, true, e);
+        if (next != DB_READS_AGAIN) {
+            db_reads_put(app->reads, &c);
+            return next == DB_READS_KEEP && ok;
         }
         es_log_page_free(page);
+    }
+}
+
+/* A long poll waits for the log watch to move past `gen` until `deadline`,
+ * looking every ES_POLL_CHECK_S whether its client is still there (a client
+ * that left would otherwise hold a worker until the deadline). False when
+ * the service stops or the client left: answer at once. */
+#define ES_POLL_CHECK_S 1.0
+static bool es_log_wait(http_req *r, es_app *app, uint64_t gen, double deadline)
+{
+    for (;;) {
+        double now = timefmt_mono();
+        double until = now + ES_POLL_CHECK_S < deadline ? now + ES_POLL_CHECK_S : deadline;
+        if (!watch_wait(app->log_watch, gen, until))
+            return false;
+        if (watch_gen(app->log_watch) != gen || timefmt_mono() >= deadline)
+            return true;
+        if (http_req_client_gone(r))
+            return false;
     }
 }
 
@@ -102,8 +121,8 @@ void es_http_read_log(http_req *r)
             timefmt_mono() >= deadline)
             break;
         es_log_page_free(&page);
-        if (!watch_wait(app->log_watch, gen, deadline))
-            wait = 0; /* stopping: answer with what there is now */
+        if (!es_log_wait(r, app, gen, deadline))
+            wait = 0; /* stopping, or nobody waits: answer with what there is now */
     }
 
     bool ok = buf_puts(&out, "{\"results\":[") == 0;

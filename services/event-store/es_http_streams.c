@@ -2,7 +2,7 @@
  * es_http_streams.c - GET /v1/streams/{id} and GET /v1/streams (pages of
  * streams of one entity type, in creation order; exclude_deleted=true leaves
  * out streams whose last event is named Deleted, for the CRUD store's lists),
- * both read where es_reads sends them (a standby when there is one); and the
+ * both read where db_reads sends them (a standby when there is one); and the
  * stream lifecycle on the primary: PUT /v1/streams/{id}/metadata (retention)
  * and DELETE /v1/streams/{id} (erasure).
  */
@@ -20,21 +20,21 @@
  * this process had acknowledged when the request began. False after
  * replying 503, or after handing the request to a worker where it would
  * have to wait (it runs again there from the start): the caller returns. */
-static bool es_req_reads(http_req *r, es_app *app, es_rconn *c)
+static bool es_req_reads(http_req *r, es_app *app, db_rconn *c)
 {
     err e = ERR_INIT;
-    int64_t floor = es_reads_floor(app->reads);
-    int got = es_reads_get(app->reads, false, c, &e);
-    es_next next = ES_LATER;
+    int64_t floor = db_reads_floor(app->reads);
+    int got = db_reads_get(app->reads, false, c, &e);
+    db_reads_next next = DB_READS_LATER;
     if (got > 0)
-        next = es_reads_ensure(app->reads, c, floor, false, &e);
-    if (got == 0 || next == ES_LATER) {
+        next = db_reads_ensure(app->reads, c, floor, false, &e);
+    if (got == 0 || next == DB_READS_LATER) {
         if (http_req_to_worker(r))
             return false;
-        got = es_reads_get(app->reads, true, c, &e);
-        next = got > 0 ? es_reads_ensure(app->reads, c, floor, true, &e) : ES_FAILED;
+        got = db_reads_get(app->reads, true, c, &e);
+        next = got > 0 ? db_reads_ensure(app->reads, c, floor, true, &e) : DB_READS_FAILED;
     }
-    if (got < 0 || next != ES_KEEP) {
+    if (got < 0 || next != DB_READS_KEEP) {
         http_reply_err(r, &e);
         err_clear(&e);
         return false;
@@ -46,16 +46,16 @@ void es_http_get_stream(http_req *r)
 {
     es_app *app = http_req_app(r);
     err e = ERR_INIT;
-    es_rconn c;
+    db_rconn c;
     const char *id = service_req_id(r, "originator_id");
     if (!id || !es_req_reads(r, app, &c))
         return;
     json_t *s = NULL;
     do /* again on the primary when the standby failed */
         s = es_store_get_stream(c.d, id, &e);
-    while (es_reads_after(app->reads, &c, s || e.code == ERR_NOT_FOUND, INT64_MAX, 0, true,
-                          &e) == ES_AGAIN);
-    es_reads_put(app->reads, &c);
+    while (db_reads_after(app->reads, &c, s || e.code == ERR_NOT_FOUND, DB_READS_NO_HEAD, 0,
+                          true, &e) == DB_READS_AGAIN);
+    db_reads_put(app->reads, &c);
     http_reply_result(r, 200, s, &e);
 }
 
@@ -99,14 +99,15 @@ void es_http_list_streams(http_req *r)
     if (!http_req_query_int(r, "limit", 100, 1, 1000, &limit, &e) ||
         !http_req_query_bool(r, "exclude_deleted", false, &live, &e))
         goto fail;
-    es_rconn c;
+    db_rconn c;
     if (!es_req_reads(r, app, &c))
         return;
     json_t *page = NULL;
     do /* again on the primary when the standby failed */
         page = es_store_list_streams(c.d, type, after, limit, live, &e);
-    while (es_reads_after(app->reads, &c, page != NULL, INT64_MAX, 0, true, &e) == ES_AGAIN);
-    es_reads_put(app->reads, &c);
+    while (db_reads_after(app->reads, &c, page != NULL, DB_READS_NO_HEAD, 0, true, &e) ==
+           DB_READS_AGAIN);
+    db_reads_put(app->reads, &c);
     if (!page)
         goto fail;
     http_reply_json(r, 200, page);
@@ -180,7 +181,7 @@ void es_http_erase_stream(http_req *r)
     if (!ok)
         goto fail;
     /* as an append does: this process acknowledged the entry; readers wake */
-    es_reads_acked(app->reads, log_id);
+    db_reads_acked(app->reads, log_id);
     watch_bump(app->log_watch);
     /* the WAL's copies of the erased rows: the scavenger checkpoints it now
      * (on its own connection: readers may make that wait) */

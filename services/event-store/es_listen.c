@@ -2,7 +2,7 @@
  * es_listen.c - LISTEN eskit_log on a dedicated connection to the primary;
  * every notification (and every reconnection, which may have missed some)
  * bumps the log watch. Each notification carries the new log head, and a
- * reconnection reads it: es_reads learns it (es_reads_known), so that
+ * reconnection reads it: db_reads learns it (db_reads_known), so that
  * readers on standbys wait until theirs has replayed that far. After a
  * failover the connection is lost; it is made again, every
  * ES_LISTEN_RETRY, until the URL's hosts show a new primary. Meanwhile no
@@ -26,7 +26,7 @@ struct es_listener {
     pthread_t thread;
     const char *url;
     watch *w;
-    es_reads *reads;
+    db_reads *reads;
 };
 
 static void *es_listener_main(void *arg)
@@ -41,8 +41,8 @@ static void *es_listener_main(void *arg)
             if (!d) {
                 uint64_t g = watch_gen(l->w);
                 int64_t head = 0;
-                if (es_reads_head(l->reads, &head) && head > es_reads_known_head(l->reads)) {
-                    es_reads_known(l->reads, head);
+                if (db_reads_head(l->reads, &head) && head > db_reads_known_head(l->reads)) {
+                    db_reads_known(l->reads, head);
                     watch_bump(l->w);
                 }
                 (void)watch_wait(l->w, g, timefmt_mono() + ES_LISTEN_RETRY);
@@ -62,13 +62,13 @@ static void *es_listener_main(void *arg)
                 continue;
             }
             /* we may have missed notifications while away */
-            es_reads_known(l->reads, head);
+            db_reads_known(l->reads, head);
             watch_bump(l->w);
         }
         int64_t top = 0;
         int rc = db_wait_notify(d, 500, &top);
         if (rc > 0) {
-            es_reads_known(l->reads, top);
+            db_reads_known(l->reads, top);
             watch_bump(l->w);
         }
         else if (rc < 0) {
@@ -81,7 +81,7 @@ static void *es_listener_main(void *arg)
     return NULL;
 }
 
-es_listener *es_listener_start(const char *url, watch *w, es_reads *reads)
+es_listener *es_listener_start(const char *url, watch *w, db_reads *reads)
 {
     es_listener *l = calloc(1, sizeof *l);
     if (!l)

@@ -7,13 +7,13 @@
 #ifndef ES_LISTEN_H
 #define ES_LISTEN_H
 
-#include "es_reads.h"
+#include "db_reads.h"
 #include "watch.h"
 
 typedef struct es_listener es_listener;
 
-/* `reads` learns the log head of every notification (es_reads_known). */
-es_listener *es_listener_start(const char *url, watch *w, es_reads *reads);
+/* `reads` learns the log head of every notification (db_reads_known). */
+es_listener *es_listener_start(const char *url, watch *w, db_reads *reads);
 /* Call after watch_stop(w): the thread notices within half a second. */
 void es_listener_stop(es_listener *l);
 

@@ -9,10 +9,10 @@
  * the short reads batched after it, or fill memory with a batch of long
  * answers.
  *
- * Connections come from es_reads (a standby's when there is one): a batch
+ * Connections come from db_reads (a standby's when there is one): a batch
  * on a standby reads the log head in the same pipeline, and one that shows
  * less than this process acknowledged runs again once the standby caught
- * up, or on the primary (es_reads_after).
+ * up, or on the primary (db_reads_after).
  */
 #include "es_read.h"
 
@@ -35,7 +35,7 @@ struct es_reader {
     pthread_cond_t cv;
     es_read_job *head, *tail;
     bool stopping;
-    es_reads *reads;
+    db_reads *reads;
     atomic_int active; /* reads queued or running, in batches or not */
     /* Per slot: the high 32 bits of a stream id's hash, then the highest
      * version reads of it returned (a hint: a collision only misjudges). */
@@ -91,29 +91,29 @@ static void es_read_reset(es_stream_read **q, size_t n)
     }
 }
 
-/* Runs a batch on c (which may move to the primary, es_reads_after) and
+/* Runs a batch on c (which may move to the primary, db_reads_after) and
  * remembers how long the streams are. A failed batch whose connection still
  * works runs again one read at a time: one read's failure (a statement
  * time-out, a result too large for memory) aborts the whole pipeline, and
  * must fail that read alone. Without `wait` (on an event loop) false when
  * the batch must run where it may wait (c was handed back, nothing filled);
  * else true, every read filled. */
-static bool es_read_run_on(es_reader *rd, es_rconn *c, es_stream_read **q, size_t n, bool wait)
+static bool es_read_run_on(es_reader *rd, db_rconn *c, es_stream_read **q, size_t n, bool wait)
 {
-    int64_t floor = es_reads_floor(rd->reads);
+    int64_t floor = db_reads_floor(rd->reads);
     for (;;) {
         err e = ERR_INIT;
         int64_t head = 0;
         db_status st = es_store_read_streams(c->d, q, n, c->standby ? &head : NULL, &e);
-        es_next next = es_reads_after(rd->reads, c, st == DB_OK, head, floor, wait, &e);
-        if (next == ES_AGAIN || next == ES_LATER) {
+        db_reads_next next = db_reads_after(rd->reads, c, st == DB_OK, head, floor, wait, &e);
+        if (next == DB_READS_AGAIN || next == DB_READS_LATER) {
             es_read_reset(q, n);
             err_clear(&e);
-            if (next == ES_LATER)
+            if (next == DB_READS_LATER)
                 return false;
             continue;
         }
-        if (next == ES_FAILED) {
+        if (next == DB_READS_FAILED) {
             es_read_fail_all(q, n, &e);
         } else if (st != DB_OK && n > 1 && db_healthy(c->d)) {
             log_warn("read: a batch of %zu failed (%s); each read again alone", n, e.message);
@@ -135,10 +135,10 @@ static bool es_read_run_on(es_reader *rd, es_rconn *c, es_stream_read **q, size_
 static void es_read_run(es_reader *rd, es_stream_read **q, size_t n)
 {
     err e = ERR_INIT;
-    es_rconn c;
-    if (es_reads_get(rd->reads, true, &c, &e) > 0) {
+    db_rconn c;
+    if (db_reads_get(rd->reads, true, &c, &e) > 0) {
         (void)es_read_run_on(rd, &c, q, n, true);
-        es_reads_put(rd->reads, &c);
+        db_reads_put(rd->reads, &c);
     } else {
         es_read_fail_all(q, n, &e);
     }
@@ -179,7 +179,7 @@ static void *es_reader_main(void *arg)
     return NULL;
 }
 
-es_reader *es_reader_start(es_reads *reads, int threads)
+es_reader *es_reader_start(db_reads *reads, int threads)
 {
     es_reader *rd = calloc(1, sizeof *rd);
     if (!rd)
@@ -245,16 +245,16 @@ bool es_read_submit(es_reader *rd, es_read_job *j, err *e)
 
 bool es_read_now(es_reader *rd, es_stream_read *q)
 {
-    es_rconn c;
+    db_rconn c;
     err e = ERR_INIT;
-    if (atomic_load(&rd->active) > 0 || es_reads_get(rd->reads, false, &c, &e) <= 0) {
+    if (atomic_load(&rd->active) > 0 || db_reads_get(rd->reads, false, &c, &e) <= 0) {
         err_clear(&e);
         return false;
     }
     atomic_fetch_add(&rd->active, 1);
     es_read_prepare(q);
     bool done = es_read_run_on(rd, &c, &q, 1, false);
-    es_reads_put(rd->reads, &c);
+    db_reads_put(rd->reads, &c);
     atomic_fetch_sub(&rd->active, 1);
     if (!done) /* it must wait for a standby: es_read_submit sets it up again */
         buf_free(&q->out);

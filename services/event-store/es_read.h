@@ -21,7 +21,7 @@
 
 #include "db.h"
 #include "err.h"
-#include "es_reads.h"
+#include "db_reads.h"
 #include "es_store.h"
 
 typedef struct es_reader es_reader;
@@ -37,7 +37,7 @@ typedef struct es_read_job {
 
 /* Starts `threads` readers taking connections from `reads` (which must
  * outlive them). NULL on failure. */
-es_reader *es_reader_start(es_reads *reads, int threads) WUR;
+es_reader *es_reader_start(db_reads *reads, int threads) WUR;
 /* Finishes the reads already queued, then stops the threads and frees. */
 void es_reader_stop(es_reader *rd);
 

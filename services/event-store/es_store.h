@@ -76,7 +76,7 @@ typedef struct es_stream_read {
 /* Runs n reads (at most ES_STORE_READ_MAX) as one pipeline (one round
  * trip) and fills each. Not DB_OK (e set) when the batch as a whole failed:
  * then no read is filled. With `head` not NULL, the pipeline first reads
- * the log head into it (what a standby had replayed: es_reads.h). */
+ * the log head into it (what a standby had replayed: db_reads.h). */
 #define ES_STORE_READ_MAX 32
 db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, int64_t *head,
                                 err *e) WUR;

@@ -91,14 +91,8 @@ int main(int argc, char **argv)
     if (cr != 0)
         return cr > 0 ? 0 : 2;
     service_log_init("event-store", &es_common);
-    if (!service_db_url_check(es_db_url))
+    if (!service_db_url_check(es_db_url) || !service_read_url_check(es_read_url, es_db_url))
         return 2;
-    if (es_read_url && strncmp(es_read_url, "postgres://", 11) != 0 &&
-        strncmp(es_read_url, "postgresql://", 13) != 0) {
-        log_error("ESKIT_DATABASE_READ_URL must be a postgres:// or postgresql:// URL of hot "
-                  "standbys");
-        return 2;
-    }
 
     /* 1. metrics */
     app.metrics = metrics_new();
@@ -127,7 +121,8 @@ int main(int argc, char **argv)
     app.pool = db_pool_new(es_db_url, &es_db_spec, (int)es_pool_size);
     if (!app.log_watch || !app.pool)
         goto out;
-    app.reads = es_reads_new(app.pool, es_read_url, (int)es_pool_size, app.metrics);
+    app.reads = db_reads_new(app.pool, &es_db_spec, es_store_head, es_read_url,
+                             (int)es_pool_size, app.metrics);
     if (!app.reads)
         goto out;
     app.committer = es_committer_start(es_db_url, app.log_watch, app.reads, m_groups);
@@ -170,7 +165,7 @@ out:
     es_listener_stop(listener);
     es_committer_stop(app.committer);
     es_reader_stop(app.reader);
-    es_reads_free(app.reads);
+    db_reads_free(app.reads);
     db_pool_free(app.pool);
     metrics_free(app.metrics);
     watch_free(app.log_watch);

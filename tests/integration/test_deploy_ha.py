@@ -64,7 +64,7 @@ def test_overlay_points_writes_at_rw_and_reads_at_ro(rendered):
             ref = env["ESKIT_DATABASE_URL"]["valueFrom"]["configMapKeyRef"]
             assert config[ref["key"]].startswith("postgresql://eskit@eskit-db-rw:"), name
         read = env.get("ESKIT_DATABASE_READ_URL")
-        if name == "event-store":
+        if name in ("event-store", "crud-store"):
             ref = read["valueFrom"]["configMapKeyRef"]
             assert (ref["name"], ref["key"]) == ("eskit-config", "ESKIT_DATABASE_READ_URL")
         else:
@@ -78,7 +78,7 @@ def test_overlay_changes_nothing_else(rendered):
         if k == ("ConfigMap", "eskit-config"):
             b["data"].update(ESKIT_DATABASE_URL=o["data"]["ESKIT_DATABASE_URL"],
                              ESKIT_DATABASE_READ_URL=o["data"]["ESKIT_DATABASE_READ_URL"])
-        if k == ("Deployment", "event-store"):
+        if k in (("Deployment", "event-store"), ("Deployment", "crud-store")):
             b["spec"]["template"]["spec"]["containers"][0]["env"].append(
                 env_of(o)["ESKIT_DATABASE_READ_URL"])
         assert o == b, f"{k} differs from the base"

@@ -18,6 +18,9 @@ after the promotion:
   original answer (none 409); streams have no gaps;
 - the SSE reader and the long-polling reader saw every entry of the log, in
   order (the SSE stream without a reconnection);
+- the CRUD store's query index, on the formation and read on the standby,
+  shows each acknowledged CRUD write to the `_find` that follows it (under
+  the load, across the failover) and holds them all once afterwards;
 - the metrics consumer reaches the head;
 - each service answered again within 10 s of the promotion, by itself.
 
@@ -74,6 +77,7 @@ class Stats:
         self.errors = []
         self.crud = {}            # key -> (method, path, body, status, json)
         self.crud_retries = 0
+        self.crud_finds = 0       # _find calls that showed the write just acknowledged
         self.crud_docs = {}       # doc id -> acknowledged writes
         self.seen = []            # ids the SSE reader saw, in order
         self.sse_reconnects = 0
@@ -182,21 +186,49 @@ def crud_call(stats, url, method, path, body, key, deadline):
     return None
 
 
+def crud_find(stats, url, base, n, deadline):
+    """A _find right after an acknowledged write must show it (503 retried)."""
+    c = Client(url, timeout=15)
+    while time.monotonic() < deadline:
+        try:
+            r = c.post("/v1/entities/HaDoc/_find", {"selector": {"doc": base}})
+        except OSError as e:
+            stats.failure("find " + type(e).__name__)
+            r = None
+        if r is not None and r.status == 200:
+            got = [(x["originator"]["id"], x["payload"]["n"]) for x in r.json["results"]]
+            if got != [(base, n)]:
+                stats.fail(f"_find of {base} after write {n} answered {got}")
+            with stats.lock:
+                stats.crud_finds += 1
+            return
+        if r is not None and r.status != 503:
+            stats.fail(f"_find of {base} -> {r.status} {r.body[:300]}")
+            return
+        if r is not None:
+            stats.failure("find 503")
+        time.sleep(0.05)
+    stats.fail(f"_find of {base}: never answered")
+
+
 def crud_writer(stats, url, t, phase, stop, deadline):
     i = 0
     while not stop.is_set() and time.monotonic() < deadline:
         i += 1
         base = f"ha{phase}-c{t}-{i}"
         r = crud_call(stats, url, "POST", "/v1/entities/HaDoc",
-                      {"payload": {"n": 0}, "originator": {"id": base}}, base + "-0", deadline)
+                      {"payload": {"n": 0, "doc": base}, "originator": {"id": base}},
+                      base + "-0", deadline)
         if r is None:
             return
+        crud_find(stats, url, base, 0, deadline)
         writes = 1
         for k in range(1, 4):
             r = crud_call(stats, url, "PATCH", f"/v1/entities/HaDoc/{base}", {"n": k},
                           f"{base}-{k}", deadline)
             if r is None:
                 return
+            crud_find(stats, url, base, k, deadline)
             writes += 1
         with stats.lock:
             stats.crud_docs[base] = writes
@@ -439,6 +471,26 @@ def run_phase(f, env, phase, capsys):
                 range(1, writes + 1)):
             problems.append(f"CRUD document {doc}: history {r.body[:300]}, "
                             f"{writes} acknowledged writes")
+    # --- the CRUD store's query index (on the formation, read on the
+    # standby) holds every acknowledged write, once ------------------------
+    indexed, token = {}, None
+    while True:
+        r = cc.post("/v1/entities/HaDoc/_find", {"selector": {}, "limit": 1000,
+                                                 "page_token": token})
+        if r.status != 200:
+            problems.append(f"CRUD _find after the failover -> {r.status} {r.body[:300]}")
+            break
+        for x in r.json["results"]:
+            if x["originator"]["id"] in indexed:
+                problems.append(f"_find answered {x['originator']['id']} twice")
+            indexed[x["originator"]["id"]] = (x["originator"]["version"], x["payload"]["n"])
+        token = r.json["next_page_token"]
+        if token is None:
+            break
+    for doc, writes in stats.crud_docs.items():
+        if indexed.get(doc) != (writes, writes - 1):
+            problems.append(f"CRUD document {doc}: the query index holds "
+                            f"{indexed.get(doc)}, acknowledged {writes} writes")
     # --- the SSE reader saw the whole log, in order --------------------------
     ids = [x["id"] for x in log if x["id"] > head0]
     for name, seen in (("SSE reader", stats.seen), ("long-polling reader", stats.polled)):
@@ -489,7 +541,9 @@ def run_phase(f, env, phase, capsys):
               f"first answer: {not any(p.startswith('resend') for p in problems)}; "
               f"{len(streams)} streams checked")
         print(f"[failover {phase}] CRUD keyed writes {len(stats.crud)} on "
-              f"{len(stats.crud_docs)} documents, retries {stats.crud_retries}")
+              f"{len(stats.crud_docs)} documents, retries {stats.crud_retries}, each followed by "
+              f"a _find that showed it ({stats.crud_finds}); afterwards the query index (read "
+              f"on the standby) answered {len(indexed)} documents")
         print(f"[failover {phase}] readers on the second replica (reads on the standby): "
               f"SSE {len(stats.seen)} of {len(ids)} entries in order, "
               f"{stats.sse_reconnects} reconnects, ack-to-SSE delay median "
@@ -513,7 +567,10 @@ def test_failover_and_back(formation, services, capsys):
     es = services("event-store", es_env)
     es_r = services("event-store", es_env)
     cs = services("consumer-store", {"ESKIT_DATABASE_URL": write_url}, port=cs_port)
-    crud = services("crud-store", {"ESKIT_EVENT_STORE_URL": es.url})
+    # the CRUD store's query index on the formation too, read on the standby
+    crud = services("crud-store", {"ESKIT_EVENT_STORE_URL": es.url,
+                                   "ESKIT_DATABASE_URL": write_url,
+                                   "ESKIT_DATABASE_READ_URL": read_url})
     for s in (es, es_r, cs, crud):
         assert s.wait_ready(), s.log()
     mc = services("metrics-consumer", {"ESKIT_EVENT_STORE_URL": es_r.url,
@@ -537,11 +594,12 @@ def test_failover_and_back(formation, services, capsys):
     for s in (es, es_r, cs, crud, mc):
         assert s.proc.poll() is None, s.log()
     # the readers' replica read from the standby (its reads were counted)
-    m = Client(es_r.url).get("/metrics").body
-    standby_reads = sum(float(line.split()[-1]) for line in m.splitlines()
-                        if line.startswith('eskit_db_reads_total{on="standby"}'))
-    with capsys.disabled():
-        print("[reads] second replica: " + ", ".join(
-            line for line in m.splitlines() if line.startswith(
-                ("eskit_db_reads_total", "eskit_standby_fallbacks_total"))))
-    assert standby_reads > 0, m
+    for name, svc in (("second replica", es_r), ("CRUD store", crud)):
+        m = Client(svc.url).get("/metrics").body
+        standby_reads = sum(float(line.split()[-1]) for line in m.splitlines()
+                            if line.startswith('eskit_db_reads_total{on="standby"}'))
+        with capsys.disabled():
+            print(f"[reads] {name}: " + ", ".join(
+                line for line in m.splitlines() if line.startswith(
+                    ("eskit_db_reads_total", "eskit_standby_fallbacks_total"))))
+        assert standby_reads > 0, (name, m)

@@ -1,7 +1,7 @@
 /*
- * es_reads.c - the read routing of es_reads.h: two pools (the primary's,
+ * db_reads.c - the read routing of db_reads.h: two pools (the primary's,
  * and the standbys' when ESKIT_DATABASE_READ_URL is set), the floor and the
- * known head (atomics raised by the committer and the listener), the state
+ * known head (atomics raised by the writers and listeners), the state
  * "standbys left for the primary", and the prober thread that takes them
  * back.
  *
@@ -10,11 +10,12 @@
  * rebuilt server restarts, which ends its connections), so a read whose
  * floor is at most that mark needs no question.
  *
- * Deletions could make the head (the highest log id stored) stay below an
- * id that was acknowledged; the prober therefore takes a standby back once
- * it has caught up with the primary's own head, if that is lower.
+ * Deletions could make a head (the event store's: the highest log id
+ * stored) stay below one that was acknowledged; the prober therefore takes
+ * a standby back once it has caught up with the primary's own head, if that
+ * is lower.
  */
-#include "es_reads.h"
+#include "db_reads.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,15 +23,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "es_store.h"
 #include "log.h"
 #include "timefmt.h"
 
-#define ES_READS_PROBE_S 0.25 /* between two looks at a standby that was left */
+#define DB_READS_PROBE_S 0.25 /* between two looks at a standby that was left */
 
-struct es_reads {
+struct db_reads {
     db_pool *primary;
     db_pool *standby; /* NULL: every read on the primary */
+    const db_spec *spec;
+    db_reads_head_fn head_fn;
     char *read_url;
     db_opts opts;
     _Atomic int64_t acked; /* the floor */
@@ -46,30 +48,30 @@ struct es_reads {
     metrics_family *m_fallbacks; /* eskit_standby_fallbacks_total{reason} */
 };
 
-static void es_atomic_max(_Atomic int64_t *a, int64_t v)
+static void db_reads_atomic_max(_Atomic int64_t *a, int64_t v)
 {
     int64_t old = atomic_load(a);
     while (old < v && !atomic_compare_exchange_weak(a, &old, v)) {
     }
 }
 
-void es_reads_acked(es_reads *rs, int64_t log_id)
+void db_reads_acked(db_reads *rs, int64_t log_id)
 {
-    es_atomic_max(&rs->acked, log_id);
-    es_atomic_max(&rs->known, log_id);
+    db_reads_atomic_max(&rs->acked, log_id);
+    db_reads_atomic_max(&rs->known, log_id);
 }
 
-void es_reads_known(es_reads *rs, int64_t log_id)
+void db_reads_known(db_reads *rs, int64_t log_id)
 {
-    es_atomic_max(&rs->known, log_id);
+    db_reads_atomic_max(&rs->known, log_id);
 }
 
-int64_t es_reads_floor(es_reads *rs)
+int64_t db_reads_floor(db_reads *rs)
 {
     return atomic_load(&rs->acked);
 }
 
-int64_t es_reads_known_head(es_reads *rs)
+int64_t db_reads_known_head(db_reads *rs)
 {
     return atomic_load(&rs->known);
 }
@@ -78,7 +80,7 @@ int64_t es_reads_known_head(es_reads *rs)
 
 /* Reads go to the primary from now on, until the prober finds the standby
  * well and at `target` (0: any head). */
-static void es_reads_leave(es_reads *rs, int64_t target, const char *why, const char *msg)
+static void db_reads_leave(db_reads *rs, int64_t target, const char *why, const char *msg)
 {
     pthread_mutex_lock(&rs->mu);
     if (target > rs->target || !atomic_load(&rs->down))
@@ -93,13 +95,13 @@ static void es_reads_leave(es_reads *rs, int64_t target, const char *why, const 
 }
 
 /* The primary's head, or -1 when it cannot be read. */
-static int64_t es_reads_primary_head(es_reads *rs)
+static int64_t db_reads_primary_head(db_reads *rs)
 {
     err e = ERR_INIT;
     int64_t head = -1;
     db *d = db_pool_acquire(rs->primary, &e);
     if (d) {
-        if (!es_store_head(d, &head, &e))
+        if (!rs->head_fn(d, &head, &e))
             head = -1;
         db_pool_release(rs->primary, d);
     }
@@ -108,24 +110,24 @@ static int64_t es_reads_primary_head(es_reads *rs)
 }
 
 /* One look at the standby: true when it answers and has reached `want`. */
-static bool es_reads_probe(es_reads *rs, int64_t want, int64_t *head)
+static bool db_reads_probe(db_reads *rs, int64_t want, int64_t *head)
 {
     err e = ERR_INIT;
-    db *d = db_open_opts(rs->read_url, &es_db_spec, &rs->opts, &e);
-    bool ok = d && es_store_head(d, head, &e);
+    db *d = db_open_opts(rs->read_url, rs->spec, &rs->opts, &e);
+    bool ok = d && rs->head_fn(d, head, &e);
     db_close(d);
     err_clear(&e);
     if (ok && *head < want) {
-        int64_t ph = es_reads_primary_head(rs);
+        int64_t ph = db_reads_primary_head(rs);
         if (ph >= 0 && ph < want)
             want = ph;
     }
     return ok && *head >= want;
 }
 
-static void *es_reads_prober_main(void *arg)
+static void *db_reads_prober_main(void *arg)
 {
-    es_reads *rs = arg;
+    db_reads *rs = arg;
     pthread_mutex_lock(&rs->mu);
     for (;;) {
         while (!rs->stopping && !atomic_load(&rs->down))
@@ -134,7 +136,7 @@ static void *es_reads_prober_main(void *arg)
             break;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(ES_READS_PROBE_S * 1e9);
+        ts.tv_nsec += (long)(DB_READS_PROBE_S * 1e9);
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         (void)pthread_cond_timedwait(&rs->cv, &rs->mu, &ts);
@@ -142,11 +144,11 @@ static void *es_reads_prober_main(void *arg)
             break;
         int64_t want = rs->target, head = 0;
         pthread_mutex_unlock(&rs->mu);
-        bool back = es_reads_probe(rs, want, &head);
+        bool back = db_reads_probe(rs, want, &head);
         pthread_mutex_lock(&rs->mu);
         if (back && rs->target <= want) {
             atomic_store(&rs->down, false);
-            log_info("reads: the standby answers again (log head %lld); reads go back to it",
+            log_info("reads: the standby answers again (head %lld); reads go back to it",
                      (long long)head);
         }
     }
@@ -156,13 +158,16 @@ static void *es_reads_prober_main(void *arg)
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-es_reads *es_reads_new(db_pool *primary, const char *read_url, int size, metrics *m)
+db_reads *db_reads_new(db_pool *primary, const db_spec *spec, db_reads_head_fn head,
+                       const char *read_url, int size, metrics *m)
 {
-    es_reads *rs = calloc(1, sizeof *rs);
+    db_reads *rs = calloc(1, sizeof *rs);
     if (!rs)
         return NULL;
     rs->primary = primary;
-    rs->opts = (db_opts){.reads = true, .timeout_ms = ES_READS_TIMEOUT_MS};
+    rs->spec = spec;
+    rs->head_fn = head;
+    rs->opts = (db_opts){.reads = true, .timeout_ms = DB_READS_TIMEOUT_MS};
     pthread_mutex_init(&rs->mu, NULL);
     pthread_cond_init(&rs->cv, NULL);
     rs->m_reads = metrics_counter(m, "eskit_db_reads_total",
@@ -175,21 +180,21 @@ es_reads *es_reads_new(db_pool *primary, const char *read_url, int size, metrics
                                       "reason");
     if (read_url) {
         rs->read_url = strdup(read_url);
-        rs->standby = rs->read_url ? db_pool_new_opts(read_url, &es_db_spec, size, &rs->opts)
+        rs->standby = rs->read_url ? db_pool_new_opts(read_url, rs->spec, size, &rs->opts)
                                    : NULL;
         if (!rs->standby)
             goto fail;
-        if (pthread_create(&rs->prober, NULL, es_reads_prober_main, rs) != 0)
+        if (pthread_create(&rs->prober, NULL, db_reads_prober_main, rs) != 0)
             goto fail;
         rs->prober_started = true;
     }
     return rs;
 fail:
-    es_reads_free(rs);
+    db_reads_free(rs);
     return NULL;
 }
 
-void es_reads_free(es_reads *rs)
+void db_reads_free(db_reads *rs)
 {
     if (!rs)
         return;
@@ -209,36 +214,36 @@ void es_reads_free(es_reads *rs)
 
 /* ---- connections ------------------------------------------------------------- */
 
-static void es_reads_count(es_reads *rs, const es_rconn *c)
+static void db_reads_count(db_reads *rs, const db_rconn *c)
 {
     metrics_add(rs->m_reads, (const char *[]){c->standby ? "standby" : "primary"}, 1);
 }
 
-int es_reads_get(es_reads *rs, bool wait, es_rconn *c, err *e)
+int db_reads_get(db_reads *rs, bool wait, db_rconn *c, err *e)
 {
-    *c = (es_rconn){NULL, false};
+    *c = (db_rconn){NULL, false};
     if (rs->standby && !atomic_load(&rs->down)) {
         err se = ERR_INIT;
         c->d = wait ? db_pool_acquire(rs->standby, &se) : db_pool_try_acquire(rs->standby);
         if (c->d) {
             c->standby = true;
-            es_reads_count(rs, c);
+            db_reads_count(rs, c);
             return 1;
         }
         if (!wait)
             return 0; /* none open and free: where it may wait, one is opened */
-        es_reads_leave(rs, 0, "error", se.message);
+        db_reads_leave(rs, 0, "error", se.message);
         metrics_add(rs->m_fallbacks, (const char *[]){"error"}, 1);
         err_clear(&se);
     }
     c->d = wait ? db_pool_acquire(rs->primary, e) : db_pool_try_acquire(rs->primary);
     if (!c->d)
         return wait ? -1 : 0;
-    es_reads_count(rs, c);
+    db_reads_count(rs, c);
     return 1;
 }
 
-void es_reads_put(es_reads *rs, es_rconn *c)
+void db_reads_put(db_reads *rs, db_rconn *c)
 {
     if (!c->d)
         return;
@@ -246,26 +251,26 @@ void es_reads_put(es_reads *rs, es_rconn *c)
     c->d = NULL;
 }
 
-bool es_reads_head(es_reads *rs, int64_t *head)
+bool db_reads_head(db_reads *rs, int64_t *head)
 {
     err e = ERR_INIT;
-    es_rconn c;
-    bool ok = es_reads_get(rs, true, &c, &e) > 0 && es_store_head(c.d, head, &e);
-    es_reads_put(rs, &c);
+    db_rconn c;
+    bool ok = db_reads_get(rs, true, &c, &e) > 0 && rs->head_fn(c.d, head, &e);
+    db_reads_put(rs, &c);
     err_clear(&e);
     return ok;
 }
 
-/* Polls c's head until it reaches floor: 1, 0 when ES_READS_WAIT_MS went
+/* Polls c's head until it reaches floor: 1, 0 when DB_READS_WAIT_MS went
  * by first, -1 when the standby failed (e set). */
-static int es_reads_catch_up(es_reads *rs, es_rconn *c, int64_t floor, err *e)
+static int db_reads_catch_up(db_reads *rs, db_rconn *c, int64_t floor, err *e)
 {
     (void)rs;
-    double deadline = timefmt_mono() + ES_READS_WAIT_MS / 1000.0;
+    double deadline = timefmt_mono() + DB_READS_WAIT_MS / 1000.0;
     long pause_us = 500;
     for (;;) {
         int64_t head = 0;
-        if (!es_store_head(c->d, &head, e))
+        if (!rs->head_fn(c->d, &head, e))
             return -1;
         if (head > db_mark(c->d))
             db_set_mark(c->d, head);
@@ -282,64 +287,64 @@ static int es_reads_catch_up(es_reads *rs, es_rconn *c, int64_t floor, err *e)
     }
 }
 
-es_next es_reads_after(es_reads *rs, es_rconn *c, bool ok, int64_t head, int64_t floor,
+db_reads_next db_reads_after(db_reads *rs, db_rconn *c, bool ok, int64_t head, int64_t floor,
                        bool wait, err *e)
 {
     const char *why = "error";
     if (ok) {
         if (!c->standby || head >= floor) {
-            if (c->standby && head > db_mark(c->d))
+            if (c->standby && head != DB_READS_NO_HEAD && head > db_mark(c->d))
                 db_set_mark(c->d, head);
-            return ES_KEEP;
+            return DB_READS_KEEP;
         }
         if (!wait) {
-            es_reads_put(rs, c);
-            return ES_LATER;
+            db_reads_put(rs, c);
+            return DB_READS_LATER;
         }
-        int r = es_reads_catch_up(rs, c, floor, e);
+        int r = db_reads_catch_up(rs, c, floor, e);
         if (r == 1)
-            return ES_AGAIN;
+            return DB_READS_AGAIN;
         why = r == 0 ? "lag" : "error";
         if (r == 0)
-            log_info("reads: the standby stayed below log id %lld for %d ms",
-                     (long long)floor, ES_READS_WAIT_MS);
-        es_reads_leave(rs, r == 0 ? floor : 0, why, r == 0 ? NULL : e->message);
+            log_info("reads: the standby stayed below head %lld for %d ms",
+                     (long long)floor, DB_READS_WAIT_MS);
+        db_reads_leave(rs, r == 0 ? floor : 0, why, r == 0 ? NULL : e->message);
     } else {
         if (!c->standby)
-            return ES_KEEP;
+            return DB_READS_KEEP;
         /* a broken or silent standby is left; a statement that failed on a
          * working one (a conflict with its replay) only sends this read on */
         if (!db_healthy(c->d))
-            es_reads_leave(rs, 0, "error", e->message);
+            db_reads_leave(rs, 0, "error", e->message);
         else
             log_info("reads: a read failed on the standby (%s); the primary runs it",
                      e->message);
         if (!wait) {
-            es_reads_put(rs, c);
+            db_reads_put(rs, c);
             err_clear(e);
-            return ES_LATER;
+            return DB_READS_LATER;
         }
     }
-    es_reads_put(rs, c);
+    db_reads_put(rs, c);
     err_clear(e);
     metrics_add(rs->m_fallbacks, (const char *[]){why}, 1);
     c->d = db_pool_acquire(rs->primary, e);
     if (!c->d)
-        return ES_FAILED;
+        return DB_READS_FAILED;
     c->standby = false;
-    es_reads_count(rs, c);
-    return ES_AGAIN;
+    db_reads_count(rs, c);
+    return DB_READS_AGAIN;
 }
 
-es_next es_reads_ensure(es_reads *rs, es_rconn *c, int64_t floor, bool wait, err *e)
+db_reads_next db_reads_ensure(db_reads *rs, db_rconn *c, int64_t floor, bool wait, err *e)
 {
     for (;;) {
         if (!c->standby || floor <= db_mark(c->d))
-            return ES_KEEP;
+            return DB_READS_KEEP;
         int64_t head = 0;
-        bool ok = es_store_head(c->d, &head, e);
-        es_next n = es_reads_after(rs, c, ok, head, floor, wait, e);
-        if (n != ES_AGAIN)
+        bool ok = rs->head_fn(c->d, &head, e);
+        db_reads_next n = db_reads_after(rs, c, ok, head, floor, wait, e);
+        if (n != DB_READS_AGAIN)
             return n;
     }
 }
