@@ -47,16 +47,17 @@ def run(cluster, services):
           f"{STREAMS * PER_STREAM:,} expired events, vs with nothing to delete:")
     during, quiet, deleted = [], [], []
     for rnd in range(ROUNDS):
+        # nothing to delete: the previous round's events are all gone
+        quiet.append(wrk(es.url, "append.lua", 32, "/v1/events"))
+        base = _scavenged(c)
         _expire(c, rnd)
-        before = _scavenged(c)
+        start = _scavenged(c)
         during.append(wrk(es.url, "append.lua", 32, "/v1/events"))
-        deleted.append(_scavenged(c) - before)
-        # let the scavenger finish this round's events before the quiet run
-        for _ in range(600):
-            if _scavenged(c) - before >= STREAMS * (PER_STREAM - 1):
+        deleted.append(_scavenged(c) - start)
+        for _ in range(600):  # the rest goes before the next quiet run
+            if _scavenged(c) - base >= STREAMS * (PER_STREAM - 1):
                 break
             time.sleep(0.5)
-        quiet.append(wrk(es.url, "append.lua", 32, "/v1/events"))
     md, mq = statistics.median(during), statistics.median(quiet)
     ratio = md / mq if mq else float("inf")
     print(f"  {'appends/s, scavenging vs not':<44} eskit {md:>10.0f}/s   quiet   {mq:>10.0f}/s"
