@@ -97,10 +97,26 @@ $(BUILD)/bin/eskit-$(1): $$($(1)_OBJ) $(LIBESKIT)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
+# The service whose modules a test or fuzz target links (all but its main.c), by
+# the target's name after test_ or fuzz_: es_ and event_ name the event store,
+# crud_ the CRUD store, consumer_ the consumer store; other targets link none.
+svc_prefixes := es_:event-store event_:event-store crud_:crud-store consumer_:consumer-store
+svc_of = $(firstword $(foreach p,$(svc_prefixes),$(if $(filter $(word 1,$(subst :, ,$(p)))%,$(patsubst test_%,%,$(patsubst fuzz_%,%,$(1)))),$(word 2,$(subst :, ,$(p))))))
+
 # --- tests ------------------------------------------------------------------------
-$(BUILD)/tests/%: tests/unit/%.c $(LIBESKIT) $(FLAGS_STAMP)
+# A test of a service (tests/unit/test_es_*.c, test_crud_*.c) links that
+# service's archive, and only it has the service's folder on its include path.
+.SECONDEXPANSION:
+unit_svc_lib = $(if $(call svc_of,$(1)),$(BUILD)/lib/libsvc-$(call svc_of,$(1)).a)
+$(BUILD)/lib/libsvc-%.a: $$(filter-out $(BUILD)/obj/services/$$*/main.o,$$($$*_OBJ))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIBESKIT) $(LIBS) -lcriterion $(LDFLAGS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $$(call unit_svc_lib,$$*) $(LIBESKIT) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(call svc_of,$*),-Iservices/$(call svc_of,$*)) -o $@ $< \
+	  $(call unit_svc_lib,$*) $(LIBESKIT) $(LIBS) -lcriterion $(LDFLAGS)
 
 unit: $(UNIT_BIN)
 	@tools/with-pg.sh tools/unit.sh $(UNIT_BIN)
@@ -120,7 +136,8 @@ endif
 
 # --- fuzzing: clang's libFuzzer, with its own objects in $(BUILD)/fuzz -------------
 # A target fuzz/fuzz_NAME.c links fuzz/fuzzlib.c, libeskit and, for fuzz_event_*,
-# fuzz_crud_* and fuzz_consumer_*, the modules of that service (not its main.c).
+# fuzz_crud_* and fuzz_consumer_* (svc_of), the modules of that service but its
+# main.c.
 FUZZ_CC           ?= clang
 FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= 4
@@ -131,7 +148,7 @@ FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_CFLAGS := $(CFLAGS_BASE) -O2 -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer -Ifuzz
 FUZZ_LIB   := $(FUZZ_DIR)/lib/libeskit.a
-fuzz_svc = $(if $(filter fuzz_event_%,$(1)),event-store,$(if $(filter fuzz_crud_%,$(1)),crud-store,$(if $(filter fuzz_consumer_%,$(1)),consumer-store)))
+fuzz_svc = $(call svc_of,$(1))
 fuzz_svc_lib = $(if $(call fuzz_svc,$(1)),$(FUZZ_DIR)/lib/libsvc-$(call fuzz_svc,$(1)).a)
 
 $(FUZZ_DIR)/obj/%.o: %.c
@@ -143,9 +160,13 @@ $(FUZZ_LIB): $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
-.SECONDEXPANSION:
-.SECONDARY:
 fuzz_svc_obj = $(addprefix $(FUZZ_DIR)/obj/,$(subst .c,.o,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c))))
+# What pattern rules build only for other pattern rules is kept. A list, not
+# every target: a missing secondary file forces no rebuild, and the flags
+# stamp must force one.
+.SECONDARY: $(COMMON_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/fuzz/fuzzlib.o \
+  $(foreach s,$(SERVICES),$(call fuzz_svc_obj,$(s)) $(FUZZ_DIR)/lib/libsvc-$(s).a \
+  $(BUILD)/lib/libsvc-$(s).a)
 $(FUZZ_DIR)/lib/libsvc-%.a: $$(call fuzz_svc_obj,$$*)
 	@mkdir -p $(dir $@)
 	@rm -f $@

@@ -26,10 +26,11 @@ static bool es_event_parse_one(const json_t *obj, const char *where, int64_t now
     bool present = false;
 
     if (!json_is_object(obj)) {
-        err_set(e, ERR_INVALID_ARGUMENT, "%s must be a JSON object",
-                *where ? where : "the event");
-        if (*where)
-            e->message[strlen(where) - 1] = ' '; /* drop the trailing '.' */
+        if (*where) /* "events[3]" without its trailing '.' */
+            err_set(e, ERR_INVALID_ARGUMENT, "%.*s must be a JSON object",
+                    (int)strlen(where) - 1, where);
+        else
+            err_set(e, ERR_INVALID_ARGUMENT, "the event must be a JSON object");
         return false;
     }
     memset(ev, 0, sizeof *ev);

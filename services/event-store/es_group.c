@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "es_slot.h"
 #include "es_store.h"
 #include "jsonw.h"
 #include "jsonx.h"
 #include "log.h"
-#include "strhash.h"
 
 #define ES_GROUP_JSON_MAX ((size_t)1 << 31) /* bytes of one statement parameter */
 
@@ -49,27 +49,6 @@ typedef struct es_smap {
     es_sstate *slots;
     size_t cap; /* a power of two */
 } es_smap;
-
-/* The slot of `id` in an open-addressing table of `cap` (a power of two)
- * slots of `size` bytes, each a struct whose first member is its key
- * (`const char *id`, NULL when free): the slot holding it, else, with
- * `add`, a free one now keyed by it (the caller sized the table so that one
- * is left), else NULL. */
-static void *es_slot(void *slots, size_t size, size_t cap, const char *id, bool add)
-{
-    size_t i = (size_t)strhash(id) & (cap - 1);
-    for (;;) {
-        const char **key = (const char **)((char *)slots + i * size);
-        if (!*key) {
-            if (add)
-                *key = id;
-            return add ? key : NULL;
-        }
-        if (strcmp(*key, id) == 0)
-            return key;
-        i = (i + 1) & (cap - 1);
-    }
-}
 
 static es_sstate *es_smap_get(es_smap *m, const char *id, bool add)
 {

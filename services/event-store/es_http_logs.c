@@ -26,6 +26,8 @@
 #define ES_SSE_PAGE 200
 #define ES_SSE_RETRY 0.25        /* seconds between reads while the database is away */
 #define ES_SSE_GIVE_UP 60.0      /* a stream ends after failing reads this long */
+#define ES_LOG_CHUNK 32          /* entries of a /v1/logs page's first database read */
+#define ES_LOG_PAGE_BYTES ((size_t)4 << 20) /* a /v1/logs page stops growing past this */
 
 /* Reads from_id, selector and pipeline_id (shared by both endpoints). */
 static bool es_log_query_parse(http_req *r, es_log_query *q, err *e)
@@ -96,6 +98,55 @@ static bool es_log_wait(http_req *r, es_app *app, uint64_t gen, double deadline)
     }
 }
 
+/*
+ * Renders the answer of GET /v1/logs into out, from `page` (the first read,
+ * of at most ES_LOG_CHUNK entries) on: while the client wants more and
+ * the reads come back full, it reads on from next_from_id, as many entries
+ * at a time as the entries so far say fit in what is left of
+ * ES_LOG_PAGE_BYTES. It stops once the answer holds ES_LOG_PAGE_BYTES
+ * (after one entry at least), so that neither the rows in hand nor an
+ * answer a client does not read grow with the size of the entries:
+ * next_from_id says where the rest begins. A failed follow-on read ends the
+ * page with what it has. False on OOM.
+ */
+static bool es_log_render_page(es_app *app, es_log_query *q, int64_t want, es_log_page *page,
+                               buf *out)
+{
+    int64_t rendered = 0, next = page->next_from_id, head = page->head_id;
+    bool ok = buf_puts(out, "{\"results\":[") == 0;
+    while (ok) {
+        size_t n = db_res_rows(page->rows);
+        bool full = false;
+        for (size_t i = 0; ok && i < n && !full; i++) {
+            if (rendered > 0 && out->len >= ES_LOG_PAGE_BYTES) {
+                next = db_res_int(page->rows, i, 0);
+                full = true;
+                break;
+            }
+            ok = (rendered == 0 || buf_puts(out, ",") == 0) &&
+                 es_log_render_entry(out, page->rows, i) == 0;
+            rendered++;
+        }
+        if (!full)
+            next = page->next_from_id;
+        if (full || (int64_t)n < q->size || rendered >= want)
+            break;
+        err e = ERR_INIT;
+        size_t avg = out->len / (size_t)rendered + 1;
+        int64_t fit = (int64_t)((ES_LOG_PAGE_BYTES - out->len) / avg) + 1;
+        q->from_id = next;
+        q->size = want - rendered < fit ? want - rendered : fit;
+        es_log_page_free(page);
+        if (!es_log_read_once(app, q, page, &e)) {
+            err_clear(&e);
+            break;
+        }
+        head = page->head_id;
+    }
+    return ok && buf_printf(out, "],\"next_from_id\":%lld,\"head_id\":%lld}", (long long)next,
+                            (long long)head) == 0;
+}
+
 void es_http_read_log(http_req *r)
 {
     es_app *app = http_req_app(r);
@@ -111,6 +162,9 @@ void es_http_read_log(http_req *r)
         !http_req_query_int(r, "size", 20, 1, 1000, &q.size, &e) ||
         !http_req_query_int(r, "wait", 0, 0, 60, &wait, &e))
         goto fail;
+    int64_t want = q.size;
+    if (q.size > ES_LOG_CHUNK)
+        q.size = ES_LOG_CHUNK;
 
     double deadline = timefmt_mono() + (double)wait;
     for (;;) {
@@ -125,12 +179,7 @@ void es_http_read_log(http_req *r)
             wait = 0; /* stopping, or nobody waits: answer with what there is now */
     }
 
-    bool ok = buf_puts(&out, "{\"results\":[") == 0;
-    for (size_t i = 0; ok && i < db_res_rows(page.rows); i++)
-        ok = (i == 0 || buf_puts(&out, ",") == 0) && es_log_render_entry(&out, page.rows, i) == 0;
-    ok = ok && buf_printf(&out, "],\"next_from_id\":%lld,\"head_id\":%lld}",
-                          (long long)page.next_from_id, (long long)page.head_id) == 0;
-    if (!ok) {
+    if (!es_log_render_page(app, &q, want, &page, &out)) {
         err_set(&e, ERR_INTERNAL, "response too large");
         goto fail;
     }

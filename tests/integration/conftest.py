@@ -47,6 +47,8 @@ def services():
 
     yield start
     failures = []
+    for s in reversed(started):  # all at once: each stop overlaps the others
+        s.terminate()
     for s in reversed(started):
         if s.proc and s.proc.poll() is None:
             rc = s.stop()

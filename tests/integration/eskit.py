@@ -179,11 +179,18 @@ class Service:
     def client(self, **kw):
         return Client(self.url, **kw)
 
+    def terminate(self):
+        """Sends SIGTERM without waiting (stop() then waits for the exit)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.terminated = True
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stops the process; returns its exit code."""
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
+        if not (sig == signal.SIGTERM and getattr(self, "terminated", False)):
+            self.proc.send_signal(sig)
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -169,3 +169,53 @@ def test_limits_are_logged(services):
     es = services("event-store", {"ESKIT_MAX_CONNECTIONS": "5000",
                                   "ESKIT_MAX_CONNECTIONS_PER_CLIENT": "100"})
     assert "up to 5000 connections, 100 per client address" in es.log(), es.log()
+
+
+def test_clients_that_do_not_read_pin_bounded_memory(services, capsys):
+    """Ten clients that ask for a page of 1000 large log entries (60 MB) and
+    do not read it: what the service holds for them stays bounded (a page of
+    /v1/logs stops growing at 4 MiB and is read from the database a few rows
+    at a time; next_from_id says where the rest begins), and paging through
+    the log still gives every entry once."""
+    es = services("event-store", {"ESKIT_MAX_BODY_BYTES": str(8 << 20)})
+    c = Client(es.url, timeout=60)
+    big = "x" * 60000
+    n = 0
+    for b in range(25):
+        r = c.post("/v1/events", {"events": [
+            {"originator": {"id": f"big-{b}"}, "event_type": "Big.Made",
+             "payload": {"s": big, "n": k}} for k in range(40)]})
+        assert r.status == 201, r
+        n += 40
+    # paging: every entry once, in order, each page bounded
+    seen, frm, pages, largest = [], 1, 0, 0
+    while True:
+        r = c.get("/v1/logs", params={"from_id": frm, "size": 1000})
+        assert r.status == 200, r
+        largest = max(largest, len(r.body))
+        pages += 1
+        seen += [x["id"] for x in r.json["results"]]
+        if r.json["next_from_id"] == frm or not r.json["results"]:
+            break
+        frm = r.json["next_from_id"]
+    assert seen == list(range(1, n + 1))
+    assert pages > 10 and largest < 5 << 20, (pages, largest)
+    rss0 = rss_kb(es.proc.pid)
+    socks = []
+    for _ in range(10):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", es.port))
+        s.sendall(b"GET /v1/logs?from_id=1&size=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    time.sleep(3)
+    rss1 = rss_kb(es.proc.pid)
+    assert Client(es.url, timeout=1).get("/healthz").status == 200
+    for s in socks:
+        s.close()
+    with capsys.disabled():
+        print(f"\n[clients that do not read] {n} entries of 60 KB: {pages} pages of at most "
+              f"{largest / 1e6:.1f} MB; 10 clients not reading a page of 1000: RSS "
+              f"{rss0 // 1024} -> {rss1 // 1024} MB (the log is {n * 60 / 1000:.0f} MB)")
+    # a whole page of 1000 (60 MB) each would be 600 MB
+    assert rss1 - rss0 < 160 * 1024, (rss0, rss1)

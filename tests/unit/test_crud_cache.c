@@ -1,7 +1,7 @@
 /*
  * test_crud_cache.c - the CRUD store's document cache
- * (services/crud-store/crud_cache.c, compiled in here: service modules are
- * not part of libeskit): newest version wins, LRU eviction by entries and by
+ * (services/crud-store/crud_cache.c, linked with the CRUD store's modules):
+ * newest version wins, LRU eviction by entries and by
  * bytes, copies in and out, concurrent use, and freshness as the log moves:
  * marks, coverage, seen versions and skips.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/crud-store/crud_cache.c"
+#include "crud_cache.h"
 
 static int64_t get_version(crud_cache *c, const char *id)
 {

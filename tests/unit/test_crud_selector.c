@@ -1,7 +1,7 @@
 /*
  * test_crud_selector.c - the _find selector language
- * (services/crud-store/crud_selector.c, compiled in here: service modules
- * are not part of libeskit): every operator, missing members, type brackets
+ * (services/crud-store/crud_selector.c, linked with the CRUD store's
+ * modules): every operator, missing members, type brackets
  * of ranges, $and / $or, dotted paths, JSON equality, the sort order across
  * types, sort specifications, planner bounds, and malformed selectors naming
  * their path.
@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "../../services/crud-store/crud_selector.c"
+#include "crud_selector.h"
 
 static bool matches(const char *sel, const char *doc)
 {

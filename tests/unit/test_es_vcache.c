@@ -1,13 +1,13 @@
 /*
  * test_es_vcache.c - the event store committer's memory of stream versions
- * (services/event-store/es_vcache.c, compiled in here: service modules are
- * not part of libeskit): unknown ids read 0, the last put wins, a full table
+ * (services/event-store/es_vcache.c, linked with the event store's modules):
+ * unknown ids read 0, the last put wins, a full table
  * forgets everything at once and keeps working, and clear empties it.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "../../services/event-store/es_vcache.c"
+#include "es_vcache.h"
 
 Test(es_vcache, unknown_ids_read_zero)
 {
