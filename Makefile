@@ -5,6 +5,7 @@
 #   make test       install what is missing, build, run unit and integration tests and a
 #                   short chaos soak
 #   make test SANITIZE=1   the same under AddressSanitizer and UBSan
+#                   (TEST_JOBS=2: integration test processes; 1 runs them in one)
 #   make bench      benchmarks against PostgreSQL (not part of make test)
 #   make deploy     build the image and start docker-compose.yml (docs/deploy.md)
 #   make deploy-down  stop and remove that stack (its volumes stay)
@@ -30,6 +31,7 @@ SOAK_SECONDS ?= 600
 SOAK_BACKEND ?= both
 SOAK_SEED    ?=
 SOAK_TEST_SECONDS ?= 15
+TEST_JOBS ?= 2
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
                -g -pthread -MMD -MP -Icommon -I/usr/include/postgresql
@@ -121,9 +123,12 @@ $(BUILD)/tests/%: tests/unit/%.c $$(call unit_svc_lib,$$*) $(LIBESKIT) $(FLAGS_S
 unit: $(UNIT_BIN)
 	@tools/with-pg.sh tools/unit.sh $(UNIT_BIN)
 
+# The integration tests run in TEST_JOBS processes (pytest-xdist), a file's
+# tests together in one of them (its module fixtures are shared): most of
+# their time is spent waiting on services, databases and containers.
 integration: $(BINS)
 	ESKIT_BIN_DIR=$(abspath $(BUILD)/bin) ESKIT_SANITIZE=$(SANITIZE) \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile tests/integration
 
 test: deps
 	@tools/lint.sh

@@ -9,7 +9,8 @@ packages=(
   libsqlite3-dev uuid-dev libpcre2-dev libcriterion-dev
   clang libclang-rt-14-dev
   postgresql postgresql-contrib postgresql-15-auto-failover prometheus
-  python3 python3-pytest python3-yaml python3-jsonschema json-schema-test-suite
+  python3 python3-pytest python3-pytest-xdist python3-yaml python3-jsonschema
+  json-schema-test-suite
   curl wrk shellcheck docker-compose
   docker.io debootstrap debian-archive-keyring
 )
