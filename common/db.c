@@ -160,6 +160,40 @@ db_status db_exec_sql(db *d, const char *sql, const db_param *params, int np, db
     return d->ops->exec_sql(d->ctx, sql, params, np, out, e);
 }
 
+/* A name db_exec_named accepts (see db.h). */
+static bool db_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > DB_NAME_MAX || (name[0] == 's' && name[1] >= '0' && name[1] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+db_status db_exec_named(db *d, const char *name, const char *sql, const db_param *params,
+                        int np, db_res **out, err *e)
+{
+    if (out)
+        *out = NULL;
+    if (d->ops->version < 3 || !d->ops->exec_named) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: %s has no named statements",
+                    d->ops->name);
+        return DB_ERR_UNSUPPORTED;
+    }
+    if (!db_name_ok(name) || !sql) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: bad statement name '%.64s'",
+                    name ? name : "");
+        return DB_ERR_OTHER;
+    }
+    return d->ops->exec_named(d->ctx, name, sql, params, np, out, e);
+}
+
 db_status db_begin(db *d, bool write)
 {
     db_status st = d->ops->begin(d->ctx, write);

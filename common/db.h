@@ -136,6 +136,24 @@ db_status db_exec(db *d, size_t stmt, const db_param *params, int np, db_res **o
 db_status db_exec_sql(db *d, const char *sql, const db_param *params, int np, db_res **out,
                       err *e) WUR;
 
+/*
+ * A named statement whose text is written at run time: the query shape of a
+ * declared index, say, which cannot be in the spec since users declare the
+ * paths. Prepared on the connection under `name` the first time, run by name
+ * afterwards (PostgreSQL then skips parsing and, after a few runs, planning;
+ * SQLite keeps the compiled statement). A name always comes with the same
+ * text: given another, the statement is prepared again. A connection keeps
+ * at most DB_NAMED_MAX of them, dropping the oldest for a new one.
+ * `name`: 1 to DB_NAME_MAX characters of a-z 0-9 _ that do not begin with
+ * "s" and a digit (the spec's own "s<i>"). Values go in `params`, never into
+ * `sql`; whatever names the text holds must have been checked against a
+ * strict alphabet by the caller. Otherwise as db_exec.
+ */
+#define DB_NAMED_MAX 64
+#define DB_NAME_MAX 48
+db_status db_exec_named(db *d, const char *name, const char *sql, const db_param *params,
+                        int np, db_res **out, err *e) WUR;
+
 /* Transactions. `write`: the transaction will write (SQLite takes the write
  * lock at BEGIN, so that it never fails half-way for a lock upgrade). */
 db_status db_begin(db *d, bool write) WUR;

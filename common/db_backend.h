@@ -11,7 +11,7 @@
 #include "db.h"
 
 typedef struct db_ops {
-    int version; /* 2: exec_sql is there */
+    int version; /* 2: exec_sql is there; 3: exec_named too */
     const char *name;
     /* Connect, migrate (unless o->reads), prepare. Returns the back end's
      * context or NULL. `o` is never NULL. */
@@ -31,6 +31,10 @@ typedef struct db_ops {
     /* version >= 2: a one-off statement (not prepared ahead). */
     db_status (*exec_sql)(void *ctx, const char *sql, const db_param *params, int np,
                           db_res **out, err *e);
+    /* version >= 3: a statement prepared under a caller's name on first use
+     * (db_exec_named; db.c has checked the name). */
+    db_status (*exec_named)(void *ctx, const char *name, const char *sql,
+                            const db_param *params, int np, db_res **out, err *e);
 } db_ops;
 
 extern const db_ops db_pg_ops;

@@ -8,7 +8,9 @@
  * under an advisory lock (several replicas may start at once), and prepares
  * every statement of the spec as "s0".."sN-1", like the GNU Taler exchange
  * registers its statements at connect. Statements then run by name with text
- * parameters, and results come back as text into a db_res.
+ * parameters, and results come back as text into a db_res. Statements whose
+ * text is made at run time (db_exec_named) are prepared under their own name
+ * the first time each connection runs them.
  *
  * A lost connection (or a server shutting down, or one that no longer takes
  * writes: a primary demoted to a standby) makes the context unhealthy;
@@ -257,6 +259,8 @@ static void db_pg_close(void *ctx)
     if (!p)
         return;
     PQfinish(p->conn);
+    for (size_t i = 0; i < p->nnamed; i++)
+        free(p->named[i].sql);
     free(p);
 }
 
@@ -375,8 +379,82 @@ static PGresult *db_pg_exec_prepared(db_pg *p, const char *name, int np,
     return res;
 }
 
-/* Runs prepared statement `stmt`, or the one-off text `sql` when not NULL. */
-static db_status db_pg_exec_any(void *ctx, size_t stmt, const char *sql,
+/* Prepares `sql` as `name`, within the connection's bound when it has one.
+ * DB_OK, or the failure with e set. */
+static db_status db_pg_prepare_named(db_pg *p, const char *name, const char *sql, err *e)
+{
+    int64_t deadline = db_pg_deadline(p);
+    PGresult *res = NULL, *more;
+    if (!deadline) {
+        res = PQprepare(p->conn, name, sql, 0, NULL);
+    } else if (PQsendPrepare(p->conn, name, sql, 0, NULL)) {
+        res = db_pg_get(p, deadline);
+        while (res && (more = db_pg_get(p, deadline)) != NULL)
+            PQclear(more);
+    }
+    db_status st = DB_OK;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char what[DB_NAME_MAX + 32];
+        snprintf(what, sizeof what, "prepare statement %s", name);
+        st = db_pg_fail(p, res, what, e);
+    }
+    PQclear(res);
+    return st;
+}
+
+/* Makes sure statement `name` is prepared with `sql` on this connection,
+ * dropping the oldest one when all DB_NAMED_MAX slots are in use. */
+static db_status db_pg_named_ready(db_pg *p, const char *name, const char *sql, err *e)
+{
+    size_t i = 0;
+    while (i < p->nnamed && strcmp(p->named[i].name, name) != 0)
+        i++;
+    if (i < p->nnamed && strcmp(p->named[i].sql, sql) == 0)
+        return DB_OK;
+    if (i == p->nnamed && p->nnamed == DB_NAMED_MAX) {
+        i = p->next_drop;
+        p->next_drop = (p->next_drop + 1) % DB_NAMED_MAX;
+    }
+    if (i < p->nnamed) { /* a slot to reuse: forget what it held */
+        char dealloc[DB_NAME_MAX + 16];
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", p->named[i].name);
+        free(p->named[i].sql);
+        p->named[i].sql = NULL;
+        p->named[i].name[0] = '\0';
+        db_status st = db_pg_run(p, dealloc, "deallocate a named statement", e);
+        if (st != DB_OK) {
+            /* the server may still hold the name: start on a new connection */
+            p->broken = true;
+            return st;
+        }
+    }
+    char *copy = strdup(sql);
+    if (!copy) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "out of memory");
+        return DB_ERR_OTHER;
+    }
+    db_status st = db_pg_prepare_named(p, name, sql, e);
+    if (st != DB_OK) {
+        free(copy);
+        if (i < p->nnamed) { /* the slot stays free: move the last one into it */
+            p->named[i] = p->named[--p->nnamed];
+            p->named[p->nnamed].sql = NULL;
+            if (p->next_drop >= p->nnamed)
+                p->next_drop = 0;
+        }
+        return st;
+    }
+    snprintf(p->named[i].name, sizeof p->named[i].name, "%s", name);
+    p->named[i].sql = copy;
+    if (i == p->nnamed)
+        p->nnamed++;
+    return DB_OK;
+}
+
+/* Runs prepared statement `stmt` (or the one named `named`, when not NULL),
+ * or the one-off text `sql` when not NULL. */
+static db_status db_pg_exec_any(void *ctx, size_t stmt, const char *named, const char *sql,
                                 const db_param *params, int np, db_res **out, err *e)
 {
     db_pg *p = ctx;
@@ -386,9 +464,9 @@ static db_status db_pg_exec_any(void *ctx, size_t stmt, const char *sql,
     char (*ints)[24] = stack_ints;
     PGresult *res = NULL;
     db_status ret = DB_ERR_OTHER;
-    char name[32];
+    char name[DB_NAME_MAX + 1];
 
-    if ((!sql && stmt >= p->spec->nstmts) || np < 0 || (np > 0 && !params)) {
+    if ((!sql && !named && stmt >= p->spec->nstmts) || np < 0 || (np > 0 && !params)) {
         if (e)
             err_set(e, ERR_INTERNAL, "database error: bad statement %zu or parameters", stmt);
         goto done;
@@ -416,14 +494,19 @@ static db_status db_pg_exec_any(void *ctx, size_t stmt, const char *sql,
             break;
         }
     }
-    snprintf(name, sizeof name, "s%zu", stmt);
+    if (named)
+        snprintf(name, sizeof name, "%s", named);
+    else
+        snprintf(name, sizeof name, "s%zu", stmt);
     res = sql ? PQexecParams(p->conn, sql, np, NULL, vals, NULL, NULL, 0)
               : db_pg_exec_prepared(p, name, np, vals);
     ExecStatusType rs = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK) {
-        char what[48];
+        char what[DB_NAME_MAX + 16];
         if (sql)
             snprintf(what, sizeof what, "a one-off statement");
+        else if (named)
+            snprintf(what, sizeof what, "statement %s", named);
         else
             snprintf(what, sizeof what, "statement %zu", stmt);
         ret = db_pg_fail(p, res, what, e);
@@ -480,17 +563,26 @@ static void db_pg_rollback(void *ctx)
 static db_status db_pg_exec(void *ctx, size_t stmt, const db_param *params, int np,
                             db_res **out, err *e)
 {
-    return db_pg_exec_any(ctx, stmt, NULL, params, np, out, e);
+    return db_pg_exec_any(ctx, stmt, NULL, NULL, params, np, out, e);
 }
 
 static db_status db_pg_exec_sql(void *ctx, const char *sql, const db_param *params, int np,
                                 db_res **out, err *e)
 {
-    return db_pg_exec_any(ctx, 0, sql, params, np, out, e);
+    return db_pg_exec_any(ctx, 0, NULL, sql, params, np, out, e);
+}
+
+static db_status db_pg_exec_named(void *ctx, const char *name, const char *sql,
+                                  const db_param *params, int np, db_res **out, err *e)
+{
+    db_status st = db_pg_named_ready(ctx, name, sql, e);
+    if (st != DB_OK)
+        return st;
+    return db_pg_exec_any(ctx, 0, name, NULL, params, np, out, e);
 }
 
 const db_ops db_pg_ops = {
-    .version = 2,
+    .version = 3,
     .name = "postgres",
     .open = db_pg_open,
     .close = db_pg_close,
@@ -503,4 +595,5 @@ const db_ops db_pg_ops = {
     .wait_notify = db_pg_wait_notify,
     .healthy = db_pg_healthy,
     .exec_sql = db_pg_exec_sql,
+    .exec_named = db_pg_exec_named,
 };

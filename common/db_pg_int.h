@@ -13,9 +13,18 @@
 
 #define DB_PG_STACK_PARAMS 16 /* parameters formatted on the stack; more go to the heap */
 
+/* A statement db_exec_named prepared on this connection. */
+typedef struct db_pg_named {
+    char name[DB_NAME_MAX + 1];
+    char *sql; /* owned */
+} db_pg_named;
+
 typedef struct db_pg {
     PGconn *conn;
     const db_spec *spec;
+    db_pg_named named[DB_NAMED_MAX];
+    size_t nnamed;     /* slots in use */
+    size_t next_drop;  /* the slot a new name replaces when all are in use */
     bool broken;    /* the connection is lost: the pool should reopen */
     int timeout_ms; /* > 0: the bound of db_opts.timeout_ms */
     bool timed_out; /* the last statement had no answer in time (then broken too) */

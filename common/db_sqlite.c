@@ -28,11 +28,21 @@
 
 #include <sqlite3.h>
 
+/* A statement db_exec_named compiled on this connection. */
+typedef struct db_sqlite_named {
+    char name[DB_NAME_MAX + 1];
+    char *sql;          /* owned */
+    sqlite3_stmt *stmt; /* finalized when the slot is reused, or by close */
+} db_sqlite_named;
+
 typedef struct db_sqlite {
     sqlite3 *conn;
     const db_spec *spec;
     sqlite3_stmt **stmts; /* spec->nstmts, NULL until first used; finalized by close */
     bool broken;          /* a fatal error happened: the pool should reopen */
+    db_sqlite_named named[DB_NAMED_MAX];
+    size_t nnamed;        /* slots in use */
+    size_t next_drop;     /* the slot a new name replaces when all are in use */
 } db_sqlite;
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -237,6 +247,10 @@ static void db_sqlite_close(void *ctx)
         for (size_t i = 0; i < s->spec->nstmts; i++)
             sqlite3_finalize(s->stmts[i]);
         free(s->stmts);
+    }
+    for (size_t i = 0; i < s->nnamed; i++) {
+        sqlite3_finalize(s->named[i].stmt);
+        free(s->named[i].sql);
     }
     sqlite3_close(s->conn); /* every statement is finalized: this closes */
     free(s);
@@ -452,6 +466,65 @@ static db_status db_sqlite_exec_sql(void *ctx, const char *sql, const db_param *
     return ret;
 }
 
+/* The compiled statement `name` with text `sql`, compiling it when this
+ * connection has none under that name (or one of another text), in the
+ * oldest slot when all are in use. Owned by the context. */
+static int db_sqlite_named_stmt(db_sqlite *s, const char *name, const char *sql,
+                                sqlite3_stmt **out)
+{
+    size_t i = 0;
+    while (i < s->nnamed && strcmp(s->named[i].name, name) != 0)
+        i++;
+    if (i < s->nnamed && strcmp(s->named[i].sql, sql) == 0) {
+        *out = s->named[i].stmt;
+        return SQLITE_OK;
+    }
+    if (i == s->nnamed && s->nnamed == DB_NAMED_MAX) {
+        i = s->next_drop;
+        s->next_drop = (s->next_drop + 1) % DB_NAMED_MAX;
+    }
+    sqlite3_stmt *st = NULL;
+    char *copy = strdup(sql);
+    if (!copy)
+        return SQLITE_NOMEM;
+    int rc = sqlite3_prepare_v3(s->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        free(copy);
+        return rc;
+    }
+    if (i < s->nnamed) {
+        sqlite3_finalize(s->named[i].stmt);
+        free(s->named[i].sql);
+    } else {
+        s->nnamed++;
+    }
+    snprintf(s->named[i].name, sizeof s->named[i].name, "%s", name);
+    s->named[i].sql = copy;
+    s->named[i].stmt = st;
+    *out = st;
+    return SQLITE_OK;
+}
+
+static db_status db_sqlite_exec_named(void *ctx, const char *name, const char *sql,
+                                      const db_param *params, int np, db_res **out, err *e)
+{
+    db_sqlite *s = ctx;
+    sqlite3_stmt *st = NULL;
+    if (np < 0 || (np > 0 && !params)) {
+        if (e)
+            err_set(e, ERR_INTERNAL, "database error: bad parameters");
+        return DB_ERR_OTHER;
+    }
+    int rc = db_sqlite_named_stmt(s, name, sql, &st);
+    if (rc != SQLITE_OK)
+        return db_sqlite_fail(s, rc, "prepare", e);
+    db_status ret = db_sqlite_step_all(s, st, params, np, out, e);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
 /* ---- transactions and the rest ---------------------------------------------- */
 
 static db_status db_sqlite_begin(void *ctx, bool write)
@@ -497,7 +570,7 @@ static bool db_sqlite_healthy(void *ctx)
 }
 
 const db_ops db_sqlite_ops = {
-    .version = 2,
+    .version = 3,
     .name = "sqlite",
     .open = db_sqlite_open,
     .close = db_sqlite_close,
@@ -509,4 +582,5 @@ const db_ops db_sqlite_ops = {
     .wait_notify = db_sqlite_wait_notify,
     .healthy = db_sqlite_healthy,
     .exec_sql = db_sqlite_exec_sql,
+    .exec_named = db_sqlite_exec_named,
 };

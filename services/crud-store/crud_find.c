@@ -21,6 +21,7 @@
 #include "crud_index.h"
 #include "crud_indexes.h"
 #include "crud_selector.h"
+#include "crud_sync.h"
 #include "crud_types.h"
 #include "http_server.h"
 #include "jsonw.h"
@@ -55,18 +56,22 @@ bool crud_point_from_query(http_req *r, int64_t version, crud_point *p, err *e)
     return true;
 }
 
-bool crud_point_resolve(crud_app *app, const crud_point *p, int64_t *at, err *e)
+bool crud_point_resolve(crud_app *app, crud_sync_ticket t, const crud_point *p, int64_t *at,
+                        err *e)
 {
-    int64_t offset = 0;
-    if (!crud_index_sync(app->index, &offset, e))
+    int64_t head = 0, offset = 0;
+    if (!crud_sync_wait_since(app->sync, t, &head, e))
         return false;
     if (p->has_log_id) {
-        *at = p->log_id < offset ? p->log_id : offset;
+        *at = p->log_id < head ? p->log_id : head;
         return true;
     }
+    /* the reads of the index catch it up to `at` themselves; an instant is
+     * looked up in the index, which must hold the head first */
     if (p->has_time)
-        return crud_index_log_id_at(app->index, p->ms, at, e);
-    *at = offset;
+        return crud_index_sync(app->index, head, &offset, e) &&
+               crud_index_log_id_at(app->index, p->ms, at, e);
+    *at = head;
     return true;
 }
 
@@ -77,14 +82,9 @@ static int crud_find_render(buf *b, const char *type, const crud_index_row *row,
                             bool with_payload)
 {
     crud_doc d = {.version = row->version, .exists = true, .deleted = row->deleted};
-    char *text = with_payload ? jsonx_dump(row->payload) : NULL;
-    if (with_payload && !text)
-        return -1;
-    d.text = text;
-    d.len = text ? strlen(text) : 0;
-    int rc = crud_entity_render(b, type, row->id, &d, with_payload);
-    free(text);
-    return rc;
+    d.text = with_payload ? row->text : NULL; /* borrowed: d is not freed */
+    d.len = d.text ? strlen(d.text) : 0;
+    return crud_entity_render(b, type, row->id, &d, with_payload);
 }
 
 /* {"results": [rows], "next_page_token": token | null[, "index": index]} */
@@ -320,12 +320,12 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
     json_t *spec = NULL;
     crud_index_filter filter, *f = NULL;
     const char *index = NULL;
-    if (q->token) {
-        if (!crud_token_parse(q->token, kind, &at, &cursor, e))
-            return false;
-    } else if (!crud_point_resolve(app, &q->point, &at, e)) {
+    /* The type's spec comes through the cache's read barrier (one shared
+     * log read); the query then runs at the head that read learned, instead
+     * of reading the log again. */
+    crud_sync_ticket ticket = crud_sync_arrive(app->sync);
+    if (q->token && !crud_token_parse(q->token, kind, &at, &cursor, e))
         return false;
-    }
     if (q->sel && with_index) {
         /* the type's declared indexes: an unregistered type has none */
         err te = ERR_INIT;
@@ -338,6 +338,8 @@ static bool crud_find_exec(crud_app *app, const char *type, const crud_find_q *q
         if (spec && crud_indexes_plan(app->index, spec, q->sel, &filter, &index))
             f = &filter;
     }
+    if (!q->token && !crud_point_resolve(app, ticket, &q->point, &at, e))
+        goto done;
     if (!q->nkeys) {
         if (!crud_find_collect(app, type, q->sel, f, at, cursor, (size_t)q->limit + 1, &m, e))
             goto done;
@@ -402,7 +404,7 @@ bool crud_find_get_at(crud_app *app, const char *type, const char *id, const cru
     crud_index_row row = {0};
     int64_t at = 0;
     *found = false;
-    if (!crud_point_resolve(app, p, &at, e) ||
+    if (!crud_point_resolve(app, crud_sync_arrive(app->sync), p, &at, e) ||
         !crud_index_get(app->index, type, id, at, &row, found, e))
         return false;
     bool ok = true;
@@ -416,6 +418,7 @@ bool crud_find_get_at(crud_app *app, const char *type, const char *id, const cru
         }
     }
     free(row.id);
+    free(row.text);
     json_decref(row.payload);
     return ok;
 }

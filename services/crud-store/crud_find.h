@@ -2,9 +2,11 @@
  * crud_find.h - queries over the query index (SPEC §4): POST .../_find, and
  * the time-travel reads of GET and the list (as_of, as_of_log_id).
  *
- * Every query first passes the index's read barrier (crud_index_sync), so it
- * reflects every write acknowledged before it began, then runs at one log
- * id: the head it caught up to, or the past point asked for. A page token
+ * Every query first passes the cache's read barrier (crud_sync_wait_since),
+ * whose log read gives a head read after the query began, and runs at that
+ * head (the index's reads catch the index up to it when it is behind), so
+ * it reflects every write acknowledged before it began. A query runs at one
+ * log id: that head, or the past point asked for. A page token
  * carries that log id, so a walk through the pages sees one state of the
  * store while writes go on, and returns each match once.
  */
@@ -17,6 +19,7 @@
 
 #include "buf.h"
 #include "crud_app.h"
+#include "crud_sync.h"
 
 #define CRUD_FIND_LIMIT_DEFAULT 25
 #define CRUD_FIND_LIMIT_MAX 1000
@@ -35,8 +38,13 @@ typedef struct crud_point {
  * (400) when malformed or combined. */
 bool crud_point_from_query(http_req *r, int64_t version, crud_point *p, err *e) WUR;
 
-/* The log id a read at point p runs at, after the read barrier. */
-bool crud_point_resolve(crud_app *app, const crud_point *p, int64_t *at, err *e) WUR;
+/* The log id a read at point p runs at: the log head read by a round of
+ * the cache's read barrier (crud_sync.h) that began after ticket t (taken
+ * when the request began), or the past point asked for (an instant is
+ * looked up in the index, caught up to that head first). The index's reads
+ * catch it up to the log id they run at themselves (crud_index.h). */
+bool crud_point_resolve(crud_app *app, crud_sync_ticket t, const crud_point *p, int64_t *at,
+                        err *e) WUR;
 
 /* POST /v1/entities/{type}/_find with body `body` (borrowed): renders the
  * 200 answer into out. False with e set (400 naming what is wrong). */

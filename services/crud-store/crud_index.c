@@ -1,8 +1,9 @@
 /*
  * crud_index.c - the query index (see crud_index.h): its statements, the
- * batch that applies log entries to rows under a compare-and-set of the
- * offset, the catch-up loop shared by the follower thread and the read
- * barrier, and the reads of queries and time travel.
+ * catch-up loop of the read barrier (which the follower also runs at start,
+ * on a rebuild and after a lost compare-and-set), and the follower thread,
+ * which applies each page its long poll brings. Batches are applied by
+ * crud_index_apply.c, reads are in crud_index_read.c.
  *
  * One mutex serialises appliers inside the process (the follower thread and
  * queries that find the index behind); across processes sharing one
@@ -55,16 +56,16 @@ static const db_stmt ix_stmts[IX_STMT_COUNT] = {
     [IX_AT_TIME] = {"SELECT COALESCE(MAX(valid_from_log_id), 0) FROM crud_docs WHERE "
                     "valid_from_recorded_at <= $1",
                     NULL},
-    [IX_GET_AT] = {"SELECT " IX_ROW_COLS "payload::text FROM crud_docs WHERE entity_type = $1 "
-                   "AND doc_id = $2 AND " IX_AT(3),
-                   "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE entity_type = $1 AND "
-                   "doc_id = $2 AND " IX_AT(3)},
-    [IX_SCAN_AT] = {"SELECT " IX_ROW_COLS "payload::text FROM crud_docs WHERE entity_type = $1 "
-                    "AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
-                    " ORDER BY created_log_id LIMIT $4",
-                    "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE entity_type = $1 AND "
-                    "deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
-                    " ORDER BY created_log_id LIMIT $4"},
+    [IX_GET_AT] = {IX_WITH_OFFSET_HEAD "SELECT " IX_ROW_COLS IX_PAYLOAD_PG " FROM crud_docs "
+                   "WHERE entity_type = $1 AND doc_id = $2 AND " IX_AT(3) IX_WITH_OFFSET_TAIL,
+                   IX_WITH_OFFSET_HEAD "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE "
+                   "entity_type = $1 AND doc_id = $2 AND " IX_AT(3) IX_WITH_OFFSET_TAIL},
+    [IX_SCAN_AT] = {IX_WITH_OFFSET_HEAD "SELECT " IX_ROW_COLS IX_PAYLOAD_PG " FROM crud_docs "
+                    "WHERE entity_type = $1 AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
+                    " ORDER BY created_log_id LIMIT $4" IX_WITH_OFFSET_TAIL,
+                    IX_WITH_OFFSET_HEAD "SELECT " IX_ROW_COLS "payload FROM crud_docs WHERE "
+                    "entity_type = $1 AND deleted = 0 AND created_log_id > $2 AND " IX_AT(3)
+                    " ORDER BY created_log_id LIMIT $4" IX_WITH_OFFSET_TAIL},
     /* 1: a declared index is there and usable; 0: a failed build left it
      * invalid (PostgreSQL); no row: not there */
     [IX_INDEX_STATUS] = {"SELECT CASE WHEN i.indisvalid THEN 1 ELSE 0 END FROM pg_class c JOIN "
@@ -232,30 +233,20 @@ done:
     return ok;
 }
 
-/* One round of the read barrier: the log head now, the index caught up. */
-static bool ix_sync_round(crud_index *ix, int64_t *offset, err *e)
-{
-    json_t *page = NULL;
-    pthread_mutex_lock(&ix->mu);
-    int64_t known = ix->known;
-    pthread_mutex_unlock(&ix->mu);
-    if (!crud_es_log_events(ix->es, known + 1, 1, 0, false, &page, e))
-        return false;
-    int64_t head = json_integer_value(json_object_get(page, "head_id"));
-    json_decref(page);
-    return ix_catch_up(ix, head, offset, e);
-}
-
 /*
- * Rounds are numbered: a caller needs a round that began after it arrived
- * (the one in flight may have read the head before its write was
- * acknowledged). The first caller finding none in flight runs the next round
- * in its own thread; the others wait for it. Under load one head read and
- * one catch-up serve every query waiting at that moment.
+ * The read barrier's rounds are numbered: a caller needs a round that began
+ * after it arrived, since the one in flight may have read the offset before
+ * the caller's head was known to it. Each caller raises `want` to its head
+ * before it waits, and a round catches up to the `want` of its start. The
+ * first caller finding no round in flight runs the next round in its own
+ * thread; the others wait for it. Under load one offset read (and, when the
+ * index is behind, one catch-up) serves every query waiting at that moment.
  */
-bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
+bool crud_index_sync(crud_index *ix, int64_t head, int64_t *offset, err *e)
 {
     pthread_mutex_lock(&ix->mu);
+    if (head > ix->want)
+        ix->want = head;
     uint64_t target = ix->started + 1;
     while (ix->done < target) {
         if (ix->failed >= target) {
@@ -269,10 +260,11 @@ bool crud_index_sync(crud_index *ix, int64_t *offset, err *e)
         }
         ix->busy = true;
         uint64_t round = ++ix->started;
+        int64_t want = ix->want;
         pthread_mutex_unlock(&ix->mu);
         err re = ERR_INIT;
         int64_t off = 0;
-        bool ok = ix_sync_round(ix, &off, &re);
+        bool ok = ix_catch_up(ix, want, &off, &re);
         pthread_mutex_lock(&ix->mu);
         ix->busy = false;
         if (ok) {
@@ -317,31 +309,76 @@ static bool ix_pause(crud_index *ix, int ms)
     return stop;
 }
 
-/* Long-polls the log from the known offset and catches up whenever the head
- * moved; on a failure waits and tries again. */
+/*
+ * Applies a page the follower's long poll brought (entries from known + 1
+ * up to next - 1) under the compare-and-set of the offset from `known`.
+ * *lost: the offset had moved (another replica, or a query's catch-up in
+ * this process, applied it first): the caller reads it again.
+ */
+static bool ix_apply_polled(crud_index *ix, int64_t known, const json_t *page, bool *lost,
+                            err *e)
+{
+    int64_t next = json_integer_value(json_object_get(page, "next_from_id"));
+    bool ok = false;
+    *lost = false;
+    pthread_mutex_lock(&ix->apply_mu);
+    db *d = db_pool_acquire(ix->pool, e);
+    if (d) {
+        db_status st = crud_index_apply_page(d, known, next - 1,
+                                             json_object_get(page, "results"), lost, e);
+        if (st != DB_OK)
+            db_fail(e, st, "applying the log to the query index");
+        else if (!*lost)
+            ix_set_known(ix, next - 1);
+        ok = st == DB_OK;
+        db_pool_release(ix->pool, d);
+    }
+    pthread_mutex_unlock(&ix->apply_mu);
+    return ok;
+}
+
+/*
+ * Long-polls a full page of the log, with payloads, from the known offset
+ * and applies it as it comes: one event-store call and one batch per wake.
+ * The known offset is read from the database first, again after a lost
+ * compare-and-set, a failure, or a rebuild. On a failure waits and tries
+ * again.
+ */
 static void *ix_follow(void *arg)
 {
     crud_index *ix = arg;
-    bool failing = false;
+    bool failing = false, fresh = false;
     for (;;) {
         err e = ERR_INIT;
         json_t *page = NULL;
         int64_t offset = 0;
         pthread_mutex_lock(&ix->mu);
         bool stop = ix->stop;
-        int64_t known = ix->known;
         bool rebuild = ix->rebuild;
         pthread_mutex_unlock(&ix->mu);
         if (stop)
             break;
-        bool ok = crud_es_log_events(ix->es, known + 1, 1, rebuild ? 0 : IX_FOLLOW_WAIT_S,
-                                     false, &page, &e);
+        bool ok = true;
+        if (rebuild || !fresh) /* empties the index first on a rebuild */
+            ok = fresh = ix_catch_up(ix, 0, &offset, &e);
+        int64_t known = crud_index_offset(ix);
+        if (ok)
+            ok = crud_es_log_events(ix->es, known + 1, CRUD_INDEX_BATCH, IX_FOLLOW_WAIT_S, true,
+                                    &page, &e);
         if (ok) {
             int64_t head = json_integer_value(json_object_get(page, "head_id"));
-            if (rebuild || head != known || json_array_size(json_object_get(page, "results")))
-                ok = ix_catch_up(ix, head, &offset, &e);
+            int64_t next = json_integer_value(json_object_get(page, "next_from_id"));
+            bool lost = false;
+            if (head < known) /* the log went back: the catch-up decides */
+                ok = fresh = ix_catch_up(ix, head, &offset, &e);
+            else if (next - 1 > known)
+                ok = ix_apply_polled(ix, known, page, &lost, &e);
+            if (lost)
+                fresh = false;
         }
         json_decref(page);
+        if (!ok)
+            fresh = false;
         if (!ok && !failing)
             log_warn("query index: %s (retrying)", e.message);
         if (ok && failing)

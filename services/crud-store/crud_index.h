@@ -18,9 +18,12 @@
  * index is derived data: an empty database starts at offset 0 and is built
  * from the log; crud_index_new(..., rebuild = true) empties it first.
  *
- * A background thread follows the log (long polls); crud_index_sync() is the
- * read barrier of queries: it reads the log head after the call began and
- * returns once the index holds everything up to it.
+ * A background thread follows the log (long polls). The reads of documents
+ * answer at a log id (a query's: a log head read after the request began,
+ * crud_sync.h) and select, in the same statement as the rows, the offset
+ * the index holds; when it is below that log id they catch the index up
+ * with crud_index_sync() and read again, so an answer holds every write
+ * acknowledged before the request.
  */
 #ifndef CRUD_INDEX_H
 #define CRUD_INDEX_H
@@ -51,10 +54,12 @@ crud_index *crud_index_new(const char *url, const char *read_url, http_client *e
                            bool rebuild, metrics *m, err *e) WUR;
 void crud_index_free(crud_index *ix);
 
-/* The read barrier: reads the log head, applies the log up to it, and sets
- * *offset to the log id the index now reflects (>= that head). False with e
- * set (unavailable when the event store or the database is down). */
-bool crud_index_sync(crud_index *ix, int64_t *offset, err *e) WUR;
+/* The read barrier: `head` is a log head read after the request began.
+ * Reads the index's offset (after the call began), applies the log up to
+ * `head` when it is behind, and sets *offset to the log id the index now
+ * reflects (>= head, unless the log itself went back). False with e set
+ * (unavailable when the event store or the database is down). */
+bool crud_index_sync(crud_index *ix, int64_t head, int64_t *offset, err *e) WUR;
 
 /* The log offset the index held when this process last looked (after each
  * applied batch): for the eskit_crud_index_log_id gauge. */
@@ -71,6 +76,8 @@ typedef struct crud_index_row {
     int64_t created;   /* log id of its creation: the creation order */
     bool deleted;
     json_t *payload;   /* owned reference */
+    char *text;        /* owned: the payload as the index stores it (compact JSON,
+                        * as jsonx_dump writes it), to render without dumping */
 } crud_index_row;
 
 void crud_index_rows_free(crud_index_row *rows, size_t n);
@@ -84,6 +91,9 @@ typedef struct crud_index_filter {
     const json_t *lo, *hi;
     bool lo_incl, hi_incl;
 } crud_index_filter;
+
+/* The reads below answer as of log entry `at`: when the index does not hold
+ * it yet, they catch it up first (crud_index_sync). */
 
 /* Live documents of `type` as they were just after log entry `at`, created
  * after log id `after`, in creation order, at most `limit`; `f` (may be

@@ -32,6 +32,16 @@ enum {
 
 /* Columns of a document row, then its payload as JSON text. */
 #define IX_ROW_COLS "doc_id, version, created_log_id, deleted, "
+/* The payload as JSON text under the name the wrapper below selects. */
+#define IX_PAYLOAD_PG "payload::text AS payload"
+/* A read of rows at a log id, wrapped so that its first column is the
+ * index's offset, read in the same statement (the same snapshot) as the
+ * rows: the reader sees whether the index held that log id. One row with
+ * NULLs after the offset when nothing matched. */
+#define IX_WITH_OFFSET_HEAD                                                                \
+    "SELECT s.log_offset, d.doc_id, d.version, d.created_log_id, d.deleted, d.payload "  \
+    "FROM crud_index_state s LEFT JOIN ("
+#define IX_WITH_OFFSET_TAIL ") d ON 1 = 1 WHERE s.id = 1 ORDER BY d.created_log_id"
 #define IX_AT(n) "valid_from_log_id <= $" #n " AND (valid_to_log_id IS NULL OR valid_to_log_id > $" #n ")"
 
 #define IX_POOL 8
@@ -54,6 +64,7 @@ struct crud_index {
     pthread_cond_t sync_cv;
     uint64_t started, done, failed;
     bool busy;
+    int64_t want;             /* the highest log head a caller asked for */
     int64_t done_offset;
     err_code fail_code;
     char fail_msg[sizeof ((err *)0)->message];

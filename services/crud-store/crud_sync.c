@@ -24,6 +24,7 @@ struct crud_sync {
     uint64_t done;    /* the last round that succeeded */
     uint64_t failed;  /* the last round that failed */
     bool busy;        /* a round is in flight */
+    int64_t done_head; /* the log head the round `done` read */
     err_code failure_code; /* why the last failed round failed */
     char failure[sizeof ((err *)0)->message];
 };
@@ -58,8 +59,9 @@ static void crud_sync_skipped(crud_sync *s)
         metrics_add(s->m_skips, NULL, 1);
 }
 
-/* One log read from the cache's position, applied to the cache. */
-static bool crud_sync_round(crud_sync *s, err *e)
+/* One log read from the cache's position, applied to the cache; *head_out:
+ * the log head it read. */
+static bool crud_sync_round(crud_sync *s, int64_t *head_out, err *e)
 {
     crud_cache_mark m = crud_cache_mark_now(s->cache);
     json_t *page = NULL;
@@ -73,6 +75,7 @@ static bool crud_sync_round(crud_sync *s, err *e)
     int64_t head = json_integer_value(json_object_get(page, "head_id"));
     json_t *results = json_object_get(page, "results");
     size_t n = json_array_size(results);
+    *head_out = head;
     if (head < m.position) {
         /* The log went back: the event store is on another database. */
         log_warn("the event store's log head went back from %lld to %lld (a new database?): "
@@ -122,10 +125,17 @@ done:
     return ok;
 }
 
-bool crud_sync_wait(crud_sync *s, err *e)
+crud_sync_ticket crud_sync_arrive(crud_sync *s)
 {
     pthread_mutex_lock(&s->mu);
-    uint64_t target = s->started + 1;
+    crud_sync_ticket t = s->started + 1; /* the round in flight may predate us */
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+bool crud_sync_wait_since(crud_sync *s, crud_sync_ticket target, int64_t *head, err *e)
+{
+    pthread_mutex_lock(&s->mu);
     while (s->done < target) {
         if (s->failed >= target) {
             err_set(e, s->failure_code, "%s", s->failure);
@@ -140,11 +150,13 @@ bool crud_sync_wait(crud_sync *s, err *e)
         uint64_t round = ++s->started;
         pthread_mutex_unlock(&s->mu);
         err re = ERR_INIT;
-        bool ok = crud_sync_round(s, &re);
+        int64_t h = 0;
+        bool ok = crud_sync_round(s, &h, &re);
         pthread_mutex_lock(&s->mu);
         s->busy = false;
         if (ok) {
             s->done = round;
+            s->done_head = h;
         } else {
             s->failed = round;
             s->failure_code = re.code;
@@ -158,6 +170,13 @@ bool crud_sync_wait(crud_sync *s, err *e)
         }
         err_clear(&re);
     }
+    if (head)
+        *head = s->done_head;
     pthread_mutex_unlock(&s->mu);
     return true;
+}
+
+bool crud_sync_wait(crud_sync *s, err *e)
+{
+    return crud_sync_wait_since(s, crud_sync_arrive(s), NULL, e);
 }

@@ -9,6 +9,11 @@
  * (GET /v1/logs from the cache's position), the others wait for the next
  * read that starts after they arrived. Under load one event-store call
  * serves many reads, instead of one call per read.
+ *
+ * A round also learns the log head: a request that takes a ticket when it
+ * begins can ask, after any number of waits, for the head of a round that
+ * began after that moment (the query index's read barrier catches up to it,
+ * so a _find costs one shared log read, not one per barrier).
  */
 #ifndef CRUD_SYNC_H
 #define CRUD_SYNC_H
@@ -37,5 +42,15 @@ void crud_sync_free(crud_sync *s);
  * began. False with e set (unavailable when the event store cannot be
  * reached) when the log read this caller waited for failed. */
 bool crud_sync_wait(crud_sync *s, err *e) WUR;
+
+/* A request's place among the rounds, taken when it begins. */
+typedef uint64_t crud_sync_ticket;
+crud_sync_ticket crud_sync_arrive(crud_sync *s);
+
+/* Returns once a round that began after ticket t was taken has succeeded
+ * (at once when one already has), and sets *head to the log head the newest
+ * such round read: every write acknowledged before t is at or below it.
+ * False with e set when the round this caller waited for failed. */
+bool crud_sync_wait_since(crud_sync *s, crud_sync_ticket t, int64_t *head, err *e) WUR;
 
 #endif

@@ -195,6 +195,68 @@ static int64_t now_ms(void)
 
 /* ---- bodies shared by both back ends ----------------------------------------- */
 
+/* db_exec_named: prepared once per connection and name, prepared again for
+ * another text under the same name, the oldest dropped past DB_NAMED_MAX,
+ * names checked. */
+static void body_named(void)
+{
+    db *d = open_ok();
+    err e = ERR_INIT;
+    char sql[256];
+    db_res *r = NULL;
+    cr_assert_eq(insert(d, 1, "one", DB_INT(10), &e), DB_OK, "%s", e.message);
+    cr_assert_eq(insert(d, 2, "two", DB_INT(20), &e), DB_OK, "%s", e.message);
+
+    snprintf(sql, sizeof sql, "SELECT name FROM %s WHERE n = $1", T.table);
+    for (int i = 0; i < 3; i++) { /* prepared the first time, then run by name */
+        db_param p = DB_INT(20);
+        cr_assert_eq(db_exec_named(d, "q_by_n", sql, &p, 1, &r, &e), DB_OK, "%s", e.message);
+        cr_assert_eq(db_res_rows(r), 1);
+        cr_assert_str_eq(db_res_text(r, 0, 0), "two");
+        db_res_free(r);
+        r = NULL;
+    }
+    /* the same name with another text: that text runs */
+    snprintf(sql, sizeof sql, "SELECT name FROM %s WHERE id = $1", T.table);
+    db_param one = DB_INT(1);
+    cr_assert_eq(db_exec_named(d, "q_by_n", sql, &one, 1, &r, &e), DB_OK, "%s", e.message);
+    cr_assert_str_eq(db_res_text(r, 0, 0), "one");
+    db_res_free(r);
+    r = NULL;
+
+    /* more names than a connection keeps: every one still runs, the first again */
+    for (int i = 0; i < DB_NAMED_MAX + 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "q_%d", i);
+        snprintf(sql, sizeof sql, "SELECT n + %d FROM %s WHERE id = $1", i, T.table);
+        cr_assert_eq(db_exec_named(d, name, sql, &one, 1, &r, &e), DB_OK, "%s: %s", name,
+                     e.message);
+        cr_assert_eq(db_res_int(r, 0, 0), 10 + i);
+        db_res_free(r);
+        r = NULL;
+    }
+    snprintf(sql, sizeof sql, "SELECT n + %d FROM %s WHERE id = $1", 0, T.table);
+    cr_assert_eq(db_exec_named(d, "q_0", sql, &one, 1, &r, &e), DB_OK, "%s", e.message);
+    cr_assert_eq(db_res_int(r, 0, 0), 10);
+    db_res_free(r);
+    r = NULL;
+
+    /* a broken text fails and leaves the connection usable */
+    cr_assert_neq(db_exec_named(d, "q_bad", "SELECT FROM WHERE", NULL, 0, NULL, &e), DB_OK);
+    err_clear(&e);
+    cr_assert_eq(count_rows(d), 4);
+
+    /* names: the alphabet, the length, never a spec statement's "s<i>" */
+    const char *bad[] = {"", "s0", "s12_x", "Q_upper", "q-dash", "q name",
+                         "q_0123456789012345678901234567890123456789012345678"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_neq(db_exec_named(d, bad[i], "SELECT 1", NULL, 0, NULL, &e), DB_OK, "%s",
+                      bad[i]);
+        err_clear(&e);
+    }
+    db_close(d);
+}
+
 static void body_migrations_once(void)
 {
     db *d = open_ok();
@@ -449,6 +511,7 @@ Test(db_sqlite, commit_persists) { body_commit_persists(); }
 Test(db_sqlite, pipeline) { body_pipeline(); }
 Test(db_sqlite, param_order) { body_param_order(); }
 Test(db_sqlite, pool) { body_pool(); }
+Test(db_sqlite, named) { body_named(); }
 Test(db_sqlite, migration_failure) { body_migration_failure(); }
 
 Test(db_sqlite, listen_unsupported)
@@ -655,6 +718,7 @@ Test(db_pg, commit_persists) { NEED_PG(); body_commit_persists(); }
 Test(db_pg, pipeline) { NEED_PG(); body_pipeline(); }
 Test(db_pg, param_order) { NEED_PG(); body_param_order(); }
 Test(db_pg, pool) { NEED_PG(); body_pool(); }
+Test(db_pg, named) { NEED_PG(); body_named(); }
 Test(db_pg, migration_failure) { NEED_PG(); body_migration_failure(); }
 
 Test(db_pg, listen_notify)
