@@ -11,7 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
 from eskit import Client, PgCluster, Service  # noqa: E402
-from benchlib import DURATION, ROUNDS, compare, pgbench, rss_mb, wrk  # noqa: E402
+from benchlib import (DURATION, ROUNDS, compare_stats, pgbench_stats, rss_mb,  # noqa: E402
+                      wrk, wrk_stats)
 import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
 import bench_standby  # noqa: E402
@@ -55,9 +56,9 @@ PGBENCH_SELECT = """SELECT version, event_type, payload, occurred_on FROM es_eve
 def appends(cluster, dbname, es):
     print("single appends over HTTP vs pgbench's same two-row insert transaction:")
     for conns in (1, 8, 32, 64):
-        compare(f"{conns:>2} connections",
-                lambda: wrk(es.url, "append.lua", conns, "/v1/events"),
-                lambda: pgbench(cluster, dbname, PGBENCH_INSERT, conns))
+        compare_stats(f"{conns:>2} connections",
+                      lambda: wrk_stats(es.url, "append.lua", conns, "/v1/events"),
+                      lambda: pgbench_stats(cluster, dbname, PGBENCH_INSERT, conns))
     print("batch appends (100 events per request), 8 connections:")
     rates = [wrk(es.url, "batch.lua", 8, "/v1/events") * 100 for _ in range(ROUNDS)]
     print(f"  {'events/s':<44} eskit {statistics.median(rates):>10.0f}/s   "
@@ -88,9 +89,9 @@ def main():
              "payload": {"i": i}} for i in range(5)]})
         if wanted("reads"):
             print("read a 5-event stream vs pgbench selecting the same rows, 32 connections:")
-            compare("GET /v1/events/{id}",
-                    lambda: wrk(es.url, None, 32, "/v1/events/bench-five"),
-                    lambda: pgbench(cluster, dbname, PGBENCH_SELECT, 32))
+            compare_stats("GET /v1/events/{id}",
+                          lambda: wrk_stats(es.url, None, 32, "/v1/events/bench-five"),
+                          lambda: pgbench_stats(cluster, dbname, PGBENCH_SELECT, 32))
         if any(wanted(p) for p in ("crud-history", "crud-get", "crud-list")):
             bench_crud.run(cluster, services, wanted)
         if wanted("lag"):

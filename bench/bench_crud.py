@@ -4,7 +4,7 @@ to pgbench selecting a document by key from a plain jsonb table."""
 import statistics
 
 from eskit import Client, Service
-from benchlib import ROUNDS, compare, pgbench, wrk
+from benchlib import ROUNDS, compare_stats, pgbench_stats, wrk, wrk_stats
 
 DOCS = 1000
 
@@ -81,9 +81,9 @@ def _get_vs_jsonb(cluster, dbname, es, crud):
     env = {"ESKIT_BENCH_PREFIX": "/v1/entities/Doc/doc", "ESKIT_BENCH_KEYS": str(DOCS)}
     wrk(crud.url, "get_random.lua", 32, "/", env=env, seconds=2)  # warm the cache
     print("CRUD store: GET /v1/entities/{type}/{id} vs pgbench selecting a jsonb document by key:")
-    compare("32 connections, 1,000 documents",
-            lambda: wrk(crud.url, "get_random.lua", 32, "/", env=env),
-            lambda: pgbench(cluster, dbname, select, 32))
+    compare_stats("32 connections, 1,000 documents (target: eskit p99 <= 3x its p50)",
+                  lambda: wrk_stats(crud.url, "get_random.lua", 32, "/", env=env),
+                  lambda: pgbench_stats(cluster, dbname, select, 32))
 
 
 

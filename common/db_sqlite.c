@@ -446,16 +446,23 @@ static db_status db_sqlite_exec(void *ctx, size_t stmt, const db_param *params, 
     return ret;
 }
 
+/* The parameters of a statement run from its text are well formed. */
+static bool db_sqlite_params_ok(const db_param *params, int np, err *e)
+{
+    if (np >= 0 && (np == 0 || params))
+        return true;
+    if (e)
+        err_set(e, ERR_INTERNAL, "database error: bad parameters");
+    return false;
+}
+
 static db_status db_sqlite_exec_sql(void *ctx, const char *sql, const db_param *params, int np,
                                     db_res **out, err *e)
 {
     db_sqlite *s = ctx;
     sqlite3_stmt *st = NULL;
-    if (np < 0 || (np > 0 && !params)) {
-        if (e)
-            err_set(e, ERR_INTERNAL, "database error: bad parameters");
+    if (!db_sqlite_params_ok(params, np, e))
         return DB_ERR_OTHER;
-    }
     int rc = sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
@@ -511,11 +518,8 @@ static db_status db_sqlite_exec_named(void *ctx, const char *name, const char *s
 {
     db_sqlite *s = ctx;
     sqlite3_stmt *st = NULL;
-    if (np < 0 || (np > 0 && !params)) {
-        if (e)
-            err_set(e, ERR_INTERNAL, "database error: bad parameters");
+    if (!db_sqlite_params_ok(params, np, e))
         return DB_ERR_OTHER;
-    }
     int rc = db_sqlite_named_stmt(s, name, sql, &st);
     if (rc != SQLITE_OK)
         return db_sqlite_fail(s, rc, "prepare", e);
