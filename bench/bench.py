@@ -17,8 +17,10 @@ import bench_crud  # noqa: E402
 import bench_lag  # noqa: E402
 import bench_standby  # noqa: E402
 import bench_query  # noqa: E402
+import bench_retention  # noqa: E402
 
-# ESKIT_BENCH_ONLY=appends,reads,crud,lag,standby,query runs some sections (default: all);
+# ESKIT_BENCH_ONLY=appends,reads,crud,lag,standby,query,retention runs some sections
+# (default: all);
 # crud-history, crud-get and crud-list pick one part of the crud section.
 ONLY = set(filter(None, os.environ.get("ESKIT_BENCH_ONLY", "").split(",")))
 
@@ -98,6 +100,8 @@ def main():
             bench_standby.run(services)
         if wanted("query"):
             bench_query.run(cluster, services)
+        if wanted("retention"):
+            bench_retention.run(cluster, services)
 
         print("resident memory after the run:")
         for s in services:

@@ -295,6 +295,11 @@ static void *db_sqlite_open(const char *url, const db_spec *spec, const db_opts 
         rc = db_sqlite_run(s, "PRAGMA synchronous=FULL");
     if (rc == SQLITE_OK)
         rc = db_sqlite_run(s, "PRAGMA foreign_keys=ON");
+    /* Deleted content is overwritten with zeros, so that erased data does
+     * not stay in the file's free space (SPEC §3; a checkpoint then clears
+     * the -wal file: es_store_checkpoint). */
+    if (rc == SQLITE_OK)
+        rc = db_sqlite_run(s, "PRAGMA secure_delete=ON");
     if (rc != SQLITE_OK) {
         err_set(e, ERR_UNAVAILABLE, "database unavailable: cannot set up %s: %s", url,
                 sqlite3_errmsg(s->conn));

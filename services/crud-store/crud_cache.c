@@ -297,3 +297,12 @@ void crud_cache_stats(crud_cache *c, size_t *entries, size_t *bytes)
     *bytes = c->bytes;
     pthread_mutex_unlock(&c->mu);
 }
+
+void crud_cache_forget(crud_cache *c, const char *id)
+{
+    pthread_mutex_lock(&c->mu);
+    crud_cache_node *n = *crud_cache_slot(c, id);
+    if (n)
+        crud_cache_drop(c, n);
+    pthread_mutex_unlock(&c->mu);
+}

@@ -104,6 +104,10 @@ void crud_cache_skip_to(crud_cache *c, int64_t position);
  * state. */
 void crud_cache_reset(crud_cache *c, int64_t position);
 
+/* Drops the entry of `id`, if any, with its document (after the stream's
+ * erasure): the cache keeps nothing of it. */
+void crud_cache_forget(crud_cache *c, const char *id);
+
 /* Current size, for the metrics. */
 void crud_cache_stats(crud_cache *c, size_t *entries, size_t *bytes);
 

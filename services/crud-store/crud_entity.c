@@ -384,3 +384,24 @@ done:
     json_decref(empty);
     return ok;
 }
+
+bool crud_entity_erase(crud_app *app, const char *type, const char *id, int64_t if_match,
+                       err *e)
+{
+    crud_stream st;
+    bool exists = false;
+    if (!crud_es_stream(app->es, id, &st, &exists, e))
+        return false;
+    if (!exists || strcmp(st.entity_type, type) != 0) {
+        err_set(e, ERR_NOT_FOUND, "%s %s does not exist", type, id);
+        return false;
+    }
+    if (if_match > 0 && if_match != st.version) {
+        crud_entity_stale(e, type, id, st.version, if_match);
+        return false;
+    }
+    bool ok = crud_es_erase(app->es, id, if_match, e);
+    if (ok || e->code == ERR_GONE)
+        crud_cache_forget(app->cache, id);
+    return ok; /* a conflict: it moved between the two calls (details say where) */
+}

@@ -67,6 +67,15 @@ bool crud_entity_patch(crud_app *app, const char *type, const char *id, const js
 bool crud_entity_delete(crud_app *app, const char *type, const char *id, int64_t if_match,
                         const crud_key *key, int64_t *new_version, err *e) WUR;
 
+/* Erases the document (SPEC §4 erase=true): the event store erases its
+ * stream, with every version, whether or not it was deleted before
+ * (if_match > 0: only at that last version, else conflict); the cache
+ * forgets it at once (every replica's follows the log's Erased entry).
+ * not_found when it never existed or is of another type; gone when it was
+ * erased already. */
+bool crud_entity_erase(crud_app *app, const char *type, const char *id, int64_t if_match,
+                       err *e) WUR;
+
 /* One page of live documents, rendered as {"results": [...],
  * "next_page_token": ...} into `out`. `token` NULL: the first page; a
  * malformed token is invalid_argument. */

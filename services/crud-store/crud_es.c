@@ -42,6 +42,9 @@ static void crud_es_fail(const http_resp *r, const char *what, err *e)
     case 404:
         err_set(e, ERR_NOT_FOUND, "%s", msg[0] ? msg : "not found in the event store");
         break;
+    case 410: /* an erased stream (SPEC §3) */
+        err_set(e, ERR_GONE, "%s", msg[0] ? msg : "erased in the event store");
+        break;
     default:
         /* a 503 may say that the write's outcome is unknown: so does ours */
         if (r->status == 503 && json_is_object(details))
@@ -319,6 +322,25 @@ done:
     http_resp_free(&r);
     buf_free(&path);
     json_decref(body);
+    return ok;
+}
+
+bool crud_es_erase(http_client *es, const char *id, int64_t expected_version, err *e)
+{
+    buf path;
+    http_resp r = {0};
+    bool ok = false;
+    if (!crud_es_path(&path, "/v1/streams/", id, e))
+        return false;
+    if (expected_version > 0 &&
+        buf_printf(&path, "?expected_version=%lld", (long long)expected_version)) {
+        err_set(e, ERR_INTERNAL, "event store path too long");
+        goto done;
+    }
+    ok = crud_es_do(es, "DELETE", &path, NULL, 0, "an erasure", false, &r, e);
+done:
+    http_resp_free(&r);
+    buf_free(&path);
     return ok;
 }
 

@@ -6,7 +6,8 @@
  * unreachable, timed out, 5xx or a refused token become 503 `unavailable`
  * ("event store unavailable: ..."), 409 becomes `conflict` (with the event
  * store's details, current_version among them), 413 `payload_too_large`,
- * 400 `invalid_argument`. Callers decide what a 404 means.
+ * 400 `invalid_argument`, 410 `gone` (an erased stream). Callers decide
+ * what a 404 means.
  */
 #ifndef CRUD_ES_H
 #define CRUD_ES_H
@@ -76,6 +77,11 @@ bool crud_es_snapshot_get(http_client *es, const char *id, int64_t max_version, 
 /* PUT /v1/snapshots/{id} {"version", "payload"}. */
 bool crud_es_snapshot_put(http_client *es, const char *id, int64_t version,
                           const json_t *payload, err *e) WUR;
+
+/* DELETE /v1/streams/{id}[?expected_version]: erases the stream (SPEC §3).
+ * expected_version <= 0: any. not_found, gone (erased already) or conflict
+ * (not at expected_version) otherwise. */
+bool crud_es_erase(http_client *es, const char *id, int64_t expected_version, err *e) WUR;
 
 /* GET /v1/streams?entity_type&after&limit[&exclude_deleted=true]. `after`
  * is the cursor (the creation log id of the last stream seen), 0 for the

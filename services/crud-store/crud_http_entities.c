@@ -310,7 +310,7 @@ done:
     err_clear(&e);
 }
 
-/* DELETE /v1/entities/{entity_type}/{id} */
+/* DELETE /v1/entities/{entity_type}/{id}[?erase=true] */
 void crud_http_delete(http_req *r)
 {
     crud_app *app = http_req_app(r);
@@ -324,8 +324,18 @@ void crud_http_delete(http_req *r)
     const char *id = type ? service_req_id(r, "id") : NULL;
     if (!id)
         return;
-    if (!crud_app_if_match(r, &if_match, &has_header, &e))
+    bool erase = false;
+    if (!crud_app_if_match(r, &if_match, &has_header, &e) ||
+        !http_req_query_bool(r, "erase", false, &erase, &e))
         goto fail;
+    if (erase) {
+        /* Erasure takes no Idempotency-Key: a repeat finds the document
+         * gone (410), and no record of the request is kept. */
+        if (!crud_entity_erase(app, type, id, has_header ? if_match : 0, &e))
+            goto fail;
+        http_reply_empty(r, 204);
+        goto done;
+    }
     if (crud_http_key(r, NULL, &key, &answered))
         kp = &key;
     if (answered || (kp && crud_http_key_answered(r, app, type, kp)))

@@ -75,6 +75,10 @@ static const db_stmt ix_stmts[IX_STMT_COUNT] = {
      * (a batch lost in a crash is lost with its offset, and applied again).
      * PostgreSQL: no wait for the WAL flush in this transaction. */
     [IX_LAZY_COMMIT] = {"SELECT set_config('synchronous_commit', 'off', true)", "SELECT 1"},
+    /* After an erasure was applied: SQLite's WAL copies of the erased rows
+     * leave the disk (secure_delete zeroed them in the database file).
+     * PostgreSQL: docs/retention.md says which maintenance does the same. */
+    [IX_CHECKPOINT] = {"SELECT 0, 0, 0", "PRAGMA wal_checkpoint(TRUNCATE)"},
 };
 
 extern const db_migration schema_pg[];

@@ -7,7 +7,8 @@
  *      every document the page touches;
  *   2. in memory, each entry in log order against the documents' states
  *      (T.Created: the whole document; T.Updated: its merge patch; T.Deleted:
- *      a deleted row; anything else, or another type than the document's:
+ *      a deleted row; T.Erased, the stream's erasure: every row of the
+ *      document deleted; anything else, or another type than the document's:
  *      skipped, as the replay skips it), giving a close of the old row and an
  *      insert of the new one per applied entry;
  *   3. those writes and COMMIT.
@@ -38,7 +39,7 @@ typedef struct ix_doc {
 /* One entry of the page the index applies. */
 typedef struct ix_entry {
     int64_t log_id, version, recorded;
-    const char *name; /* Created, Updated or Deleted */
+    const char *name; /* Created, Updated, Deleted or Erased */
     char type[VALIDATE_TYPE_MAX + 1];
     const json_t *payload;
     size_t doc; /* index into the docs */
@@ -54,6 +55,7 @@ typedef struct ix_batch {
     size_t nsteps;
     db_param *params;  /* 11 per entry: a close (3) and an insert (8) */
     char **texts;      /* the inserted documents, one per entry */
+    bool erased;       /* an entry erased a document: checkpoint after the commit */
 } ix_batch;
 
 /* Splits "T.Name" into T (into type) and the name; NULL when the event is not
@@ -69,7 +71,8 @@ static const char *ix_event_name(const char *event_type, char type[VALIDATE_TYPE
         !validate_entity_type(type))
         return NULL;
     const char *name = dot + 1;
-    if (strcmp(name, "Created") && strcmp(name, "Updated") && strcmp(name, "Deleted"))
+    if (strcmp(name, "Created") && strcmp(name, "Updated") && strcmp(name, "Deleted") &&
+        strcmp(name, "Erased"))
         return NULL;
     return name;
 }
@@ -141,6 +144,16 @@ static bool ix_decide(ix_batch *b, size_t k, err *e)
     ix_doc *d = &b->docs[x->doc];
     json_t *doc = NULL;
     bool deleted = false;
+    if (strcmp(x->name, "Erased") == 0) {
+        /* the stream is erased: nothing of the document stays, whatever its type */
+        b->params[k * 11] = DB_TEXT(d->id);
+        b->steps[b->nsteps++] = (db_step){IX_ERASE, &b->params[k * 11], 1, NULL};
+        b->erased = true;
+        d->found = d->deleted = false;
+        json_decref(d->payload);
+        d->payload = NULL;
+        return true;
+    }
     if (d->found && strcmp(d->type, x->type) != 0)
         return true; /* an event of another type in the stream */
     if (strcmp(x->name, "Created") == 0) {
@@ -264,6 +277,14 @@ db_status crud_index_apply_page(db *d, int64_t from, int64_t to, const json_t *r
     }
     b.steps[b.nsteps++] = (db_step){DB_STEP_COMMIT, NULL, 0, NULL};
     st = db_pipeline(d, b.steps, b.nsteps, e);
+    if (st == DB_OK && b.erased) {
+        /* best effort: readers may hold the WAL; the next erasure tries again */
+        err ce = ERR_INIT;
+        db_res *cr = NULL;
+        if (db_exec(d, IX_CHECKPOINT, NULL, 0, &cr, &ce) != DB_OK)
+            err_clear(&ce);
+        db_res_free(cr);
+    }
 done:
     db_res_free(cas);
     ix_batch_free(&b);

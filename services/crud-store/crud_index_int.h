@@ -26,6 +26,7 @@ enum {
     IX_SCAN_AT,
     IX_INDEX_STATUS,
     IX_LAZY_COMMIT,
+    IX_CHECKPOINT,
     IX_STMT_COUNT
 };
 

@@ -108,8 +108,10 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
         }
     }
 
-    /* 2. a snapshot, when it may be nearer than the cached state */
-    if (version - s.version > CRUD_SNAPSHOT_AFTER) {
+    /* 2. a snapshot, when it may be nearer than the cached state (or, in
+     * step 3, when the events below it are no longer held) */
+    bool looked = version - s.version > CRUD_SNAPSHOT_AFTER;
+    if (looked) {
         bool found = false;
         int64_t sv = 0;
         if (!crud_es_snapshot_get(app->es, id, version, &found, &sv, &snap, e))
@@ -136,9 +138,28 @@ bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t ver
         if (!crud_es_events(app->es, id, s.version + 1, version, &want, &page, e))
             goto done;
         page_size = want;
-        if (json_array_size(page) == 0) {
-            err_set(e, ERR_INTERNAL, "stream %s ended at version %lld, before %lld", id,
-                    (long long)s.version, (long long)version);
+        json_t *v0 = json_object_get(json_object_get(json_array_get(page, 0), "originator"),
+                                     "version");
+        if (json_array_size(page) == 0 ||
+            (json_is_integer(v0) && json_integer_value(v0) > s.version + 1)) {
+            /* The stream's retention (SPEC §3) no longer keeps the events
+             * after s.version: a snapshot nearer may still cover them. */
+            bool found = false;
+            int64_t sv = 0;
+            if (!looked) {
+                looked = true;
+                json_decref(snap);
+                snap = NULL;
+                if (!crud_es_snapshot_get(app->es, id, version, &found, &sv, &snap, e))
+                    goto done;
+                if (found && sv > s.version && sv <= version &&
+                    crud_state_from_snapshot(&s, sv, snap))
+                    continue;
+            }
+            err_set(e, ERR_GONE,
+                    "version %lld of %s %s is no longer held: the stream's retention deleted "
+                    "the events it is made of, and no snapshot covers them",
+                    (long long)version, type, id);
             goto done;
         }
         size_t i;
@@ -214,8 +235,11 @@ bool crud_replay_latest(crud_app *app, const char *id, const char *type, crud_do
 
     /* 2. the event store: the stream's last version, then a replay to it */
     crud_cache_mark m = crud_cache_mark_now(app->cache);
-    if (!crud_es_stream(app->es, id, &st, &exists, e))
+    if (!crud_es_stream(app->es, id, &st, &exists, e)) {
+        if (e->code == ERR_GONE) /* erased: nothing of it stays here */
+            crud_cache_forget(app->cache, id);
         return false;
+    }
     if (!exists) {
         /* remembered as version 0, so that the next read of a missing id
          * waits for the log instead of asking again */

@@ -57,14 +57,17 @@ bool crud_event_type(char out[CRUD_EVENT_TYPE_MAX], const char *type, const char
  * cache mark taken before the event store said `version` is the last (NULL
  * when it is not known to be). On success *out is filled (free it with
  * crud_doc_free). False with e set otherwise (unavailable when the event
- * store cannot be reached). */
+ * store cannot be reached; gone when the stream was erased, or when its
+ * retention deleted the events that `version` is made of and no snapshot
+ * covers them). */
 bool crud_replay_at(crud_app *app, const char *id, const char *type, int64_t version,
                     const crud_cache_mark *latest, crud_doc *out, err *e) WUR;
 
 /* The state of stream `id` at its last version, as of a moment after the
  * call began (crud_sync.h): from the cache when its entry is still the last,
  * else from the event store. *found is false (and the call succeeds) when
- * the stream does not exist or is of another entity type than `type`. */
+ * the stream does not exist or is of another entity type than `type`.
+ * An erased stream is e = gone (and leaves the cache). */
 bool crud_replay_latest(crud_app *app, const char *id, const char *type, crud_doc *out,
                         bool *found, err *e) WUR;
 

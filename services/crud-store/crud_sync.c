@@ -109,6 +109,15 @@ static bool crud_sync_round(crud_sync *s, int64_t *head_out, err *e)
         }
     }
     crud_cache_advance(s->cache, m.position, seen, n, head);
+    /* an erased stream: the cache keeps nothing of it (reads ask the event
+     * store, which answers 410) */
+    for (size_t i = 0; i < n; i++) {
+        const char *t = json_string_value(json_object_get(
+            json_object_get(json_array_get(results, i), "event"), "event_type"));
+        const char *dot = t ? strrchr(t, '.') : NULL;
+        if (dot && strcmp(dot, ".Erased") == 0)
+            crud_cache_forget(s->cache, seen[i].id);
+    }
     ok = true;
 done:
     free(seen);

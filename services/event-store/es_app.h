@@ -11,6 +11,7 @@
 #include "es_append.h"
 #include "es_read.h"
 #include "db_reads.h"
+#include "es_scavenge.h"
 #include "http_server.h"
 #include "metrics.h"
 #include "watch.h"
@@ -22,6 +23,7 @@ typedef struct es_app {
     db_reads *reads;         /* where reads run: standbys or the pool (db_reads.h) */
     es_committer *committer; /* the write path */
     es_reader *reader;       /* stream reads (GET /v1/events/{id}) */
+    es_scavenger *scavenger; /* deletes what retention no longer keeps */
     watch *log_watch;        /* bumped when the log may have grown */
     metrics *metrics;
     metrics_family *m_appended; /* eskit_events_appended_total */
@@ -37,6 +39,8 @@ void es_http_append(http_req *r);
 void es_http_read_stream(http_req *r);
 void es_http_get_stream(http_req *r);
 void es_http_list_streams(http_req *r);
+void es_http_put_stream_metadata(http_req *r);
+void es_http_erase_stream(http_req *r);
 void es_http_read_log(http_req *r);
 void es_http_log_sse(http_req *r);
 void es_http_put_snapshot(http_req *r);

@@ -279,11 +279,12 @@ static void es_group_fill_retries(es_gjob **jobs, size_t n)
     }
 }
 
-/* Sets a stream's version before the group (> 0: it exists). */
+/* Sets a stream's version before the group (> 0: it exists; -1: it was
+ * erased, ES_VERSIONS and es_append_group's mark of a tombstone). */
 static void es_sstate_base(es_sstate *s, int64_t version)
 {
     s->base = s->version = version;
-    s->entity_type = version > 0 ? "" : NULL; /* existing: the upsert keeps its type */
+    s->entity_type = version != 0 ? "" : NULL; /* existing: the upsert keeps its type */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -306,7 +307,11 @@ static bool es_job_apply(es_gjob *j, es_smap *m, int64_t *head)
         es_event *ev = &j->events[i];
         es_sstate *s = es_smap_get(m, ev->originator_id, false);
         int64_t k = s->pending++;
-        if (ev->want_version && s->version != ev->want_version - k - 1) {
+        if (s->version < 0) {
+            err_set(&j->e, ERR_GONE, "stream %s was erased; nothing can be appended to it",
+                    s->id);
+            ok = false;
+        } else if (ev->want_version && s->version != ev->want_version - k - 1) {
             es_job_conflict(j, s, ev->want_version - k);
             ok = false;
         }
@@ -399,11 +404,12 @@ static long es_group_decide(es_gjob **jobs, size_t n, es_gwork *w, int64_t *head
     return full ? -1 : accepted;
 }
 
-/* Remembers the map's versions: true as of the transaction that decided. */
+/* Remembers the map's versions: true as of the transaction that decided
+ * (an erased stream's -1 too). */
 static void es_group_learn(es_group_ctx *g, const es_smap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].id && m->slots[i].version > 0)
+        if (m->slots[i].id && m->slots[i].version != 0)
             es_vcache_put(g->vc, m->slots[i].id, m->slots[i].version);
 }
 

@@ -1,8 +1,9 @@
 /*
  * es_http_events.c - POST /v1/events (append) and GET /v1/events/{id}
- * (read a stream).
+ * (read a stream, forward or backward).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "es_app.h"
@@ -125,15 +126,22 @@ void es_http_read_stream(http_req *r)
     const char *id = service_req_id(r, "originator_id");
     if (!id)
         return;
-    if (!http_req_query_int(r, "from_version", 1, 1, INT64_MAX, &from, &e) ||
-        !http_req_query_int(r, "to_version", INT64_MAX, 1, INT64_MAX, &to, &e) ||
+    /* backward: from the newest (from_version) down to to_version */
+    const char *dir = http_req_query(r, "direction");
+    bool back = dir && strcmp(dir, "backward") == 0;
+    if (dir && !back && strcmp(dir, "forward") != 0) {
+        err_set(&e, ERR_INVALID_ARGUMENT, "direction must be forward or backward");
+        goto fail;
+    }
+    if (!http_req_query_int(r, "from_version", back ? INT64_MAX : 1, 1, INT64_MAX, &from, &e) ||
+        !http_req_query_int(r, "to_version", back ? 1 : INT64_MAX, 1, INT64_MAX, &to, &e) ||
         !http_req_query_int(r, "limit", 10000, 1, 10000, &limit, &e))
         goto fail;
     if (!(j = calloc(1, sizeof *j))) {
         err_set(&e, ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    j->q = (es_stream_read){.id = id, .from = from, .to = to, .limit = limit};
+    j->q = (es_stream_read){.id = id, .from = from, .to = to, .limit = limit, .backward = back};
     if (es_read_big(app->reader, &j->q) || !http_req_can_defer(r)) {
         if (http_req_to_worker(r)) { /* it runs again on a worker */
             free(j);

@@ -67,8 +67,9 @@ bool es_read_big(es_reader *rd, const es_stream_read *q)
     if (v >> 32 != h >> 32)
         return false; /* not read lately: taken to be short */
     int64_t last = (int64_t)(v & UINT32_MAX);
-    int64_t hi = q->to < last ? q->to : last;
-    return q->limit >= ES_READ_BIG && hi - q->from + 1 >= ES_READ_BIG;
+    int64_t top = q->backward ? q->from : q->to, bottom = q->backward ? q->to : q->from;
+    int64_t hi = top < last ? top : last;
+    return q->limit >= ES_READ_BIG && hi - bottom + 1 >= ES_READ_BIG;
 }
 
 /* Gives every read of the batch the batch's error. */

@@ -26,6 +26,8 @@ typedef enum es_stmt {
     ES_NOTIFY,
     ES_APPEND_GROUP,
     ES_READ_STREAM,
+    ES_READ_STREAM_BACK,
+    ES_STREAM_STATE,
     ES_GET_STREAM,
     ES_LIST_STREAMS,
     ES_LIST_STREAMS_LIVE,
@@ -36,6 +38,15 @@ typedef enum es_stmt {
     ES_SNAP_PUT,
     ES_SNAP_GET,
     ES_STREAM_VERSION,
+    ES_SET_META,
+    ES_RETAINED,
+    ES_SCAVENGE_EVENTS,
+    ES_SCAVENGE_SNAPS,
+    ES_ERASE_READ,
+    ES_ERASE_EVENTS,
+    ES_ERASE_SNAPS,
+    ES_ERASE_STREAM,
+    ES_CHECKPOINT,
     ES_STMT_COUNT
 } es_stmt;
 
@@ -47,12 +58,15 @@ extern const db_spec es_db_spec;
 /* The highest log id visible (0 for an empty log). */
 bool es_store_head(db *d, int64_t *head, err *e) WUR;
 
-/* One read of a stream: versions [from, to], at most `limit`. The answer,
- * {"events":[...]}, goes to `out` (ok), or the reason to `e`; `last` gets
- * the version of its last event (0: none). */
+/* One read of a stream: versions [from, to], at most `limit`, in version
+ * order; `backward`: newest first, versions from `from` down to `to`. Only
+ * what the stream's retention keeps is read. The answer, {"events":[...]},
+ * goes to `out` (ok), or the reason to `e` (gone: the stream was erased);
+ * `last` gets the highest version it returned (0: none). */
 typedef struct es_stream_read {
     const char *id;
     int64_t from, to, limit;
+    bool backward;
     buf out;
     err e;
     bool ok;
@@ -67,8 +81,33 @@ typedef struct es_stream_read {
 db_status es_store_read_streams(db *d, es_stream_read *const *q, size_t n, int64_t *head,
                                 err *e) WUR;
 
-/* One stream as a new JSON object; NULL with e = not_found when unknown. */
+/* One stream as a new JSON object (with first_version and metadata); NULL
+ * with e = not_found when unknown, gone when erased. */
 json_t *es_store_get_stream(db *d, const char *id, err *e) WUR;
+
+/* A stream's retention settings; each -1 for none (no limit). */
+typedef struct es_retention {
+    int64_t max_count, max_age_seconds, truncate_before;
+} es_retention;
+
+/* Replaces the stream's retention settings and returns the stream as
+ * es_store_get_stream does (the caller frees it); NULL with e set
+ * (not_found, gone) otherwise. */
+json_t *es_store_set_retention(db *d, const char *id, const es_retention *rt, err *e) WUR;
+
+/* Erases the stream (SPEC §3) in one transaction under the log lock: its
+ * events and snapshots are deleted, the stream becomes a tombstone and one
+ * entry ENTITY.Erased is appended. expected_version -1: any. True with
+ * *log_id the Erased entry's id; false with e set (not_found, gone,
+ * conflict, unavailable). The caller has the WAL checkpointed afterwards
+ * (es_store_checkpoint; the scavenger does it). */
+bool es_store_erase(db *d, const char *id, int64_t expected_version, int64_t *log_id,
+                    err *e) WUR;
+
+/* Empties SQLite's WAL into the database file and truncates it. True when
+ * done; false when readers kept it from finishing (try again later) or on
+ * failure. Always true on PostgreSQL. */
+bool es_store_checkpoint(db *d);
 
 /* A page of streams of one entity type created after log id `after`:
  * {"streams": [...], "next_after": "…" | null} as a new object. With
@@ -99,9 +138,10 @@ void es_log_page_free(es_log_page *page);
 /* Renders row i of a page as {"id": N, "event": {...}}. */
 int es_log_render_entry(buf *b, const db_res *rows, size_t i) WUR;
 
-/* Snapshots. put: 409 when version > the stream's current version. get:
- * the newest at or below max_version, as {"version", "payload"}; NULL with
- * e = not_found when none. */
+/* Snapshots. put: 409 when version > the stream's current version, 410
+ * when it was erased. get: the newest at or below max_version, as
+ * {"version", "payload"}; NULL with e = not_found when none, gone when the
+ * stream was erased. */
 bool es_store_snapshot_put(db *d, const char *id, int64_t version, const char *payload_json,
                            err *e) WUR;
 json_t *es_store_snapshot_get(db *d, const char *id, int64_t max_version, err *e) WUR;

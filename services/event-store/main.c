@@ -4,7 +4,8 @@
  *
  * Reads like a script: configuration, logging, storage (a pool for readers,
  * the standbys' pool when ESKIT_DATABASE_READ_URL is set, one committer
- * thread for writers, a listener for other replicas' commits), metrics, the
+ * thread for writers, a listener for other replicas' commits, the scavenger
+ * of what retention no longer keeps), metrics, the
  * HTTP server; then wait for SIGTERM/SIGINT and stop in reverse order.
  */
 #include <stdio.h>
@@ -27,6 +28,7 @@ static const char *es_db_url;
 static const char *es_read_url;
 static int64_t es_pool_size;
 static int64_t es_http_loops;
+static int64_t es_scavenge_s;
 
 static const config_var es_config[] = {
     SERVICE_COMMON_VARS(es_common, "127.0.0.1:8080"),
@@ -44,6 +46,10 @@ static const config_var es_config[] = {
     {"ESKIT_HTTP_LOOPS", CONFIG_INT, "4",
      "event-loop threads for the HTTP connections; 0: a thread per connection", 0, 256, NULL,
      &es_http_loops},
+    {"ESKIT_SCAVENGE_INTERVAL", CONFIG_INT, "10",
+     "seconds between two rounds of the scavenger, which deletes the events that streams' "
+     "retention settings no longer keep",
+     1, 3600, NULL, &es_scavenge_s},
 };
 
 
@@ -102,6 +108,11 @@ int main(int argc, char **argv)
         "remembered), retried (versions the first try returned) or general "
         "(read, then write).",
         "path");
+    metrics_family *m_scavenged = metrics_counter(
+        app.metrics, "eskit_events_scavenged_total",
+        "Events (and their log entries) deleted by this process's scavenger because their "
+        "stream's retention no longer keeps them.",
+        NULL);
     metrics_on_render(app.metrics, es_collect, &app);
 
     /* 2. storage: readers' pool, the committer, the listener */
@@ -117,7 +128,8 @@ int main(int argc, char **argv)
     app.committer = es_committer_start(es_db_url, app.log_watch, app.reads, m_groups);
     app.reader = es_reader_start(app.reads, ES_READERS);
     listener = es_listener_start(es_db_url, app.log_watch, app.reads);
-    if (!app.committer || !app.reader || !listener)
+    app.scavenger = es_scavenger_start(es_db_url, (int)es_scavenge_s, m_scavenged);
+    if (!app.committer || !app.reader || !listener || !app.scavenger)
         goto out;
 
     /* 3. HTTP. Bodies may nest deeper than the other services allow: the
@@ -149,6 +161,7 @@ out:
         fflush(NULL);
         _exit(rc);
     }
+    es_scavenger_stop(app.scavenger);
     es_listener_stop(listener);
     es_committer_stop(app.committer);
     es_reader_stop(app.reader);

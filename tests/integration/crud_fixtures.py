@@ -18,7 +18,7 @@ TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 CODES = {400: "invalid_argument", 401: "unauthenticated", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-         415: "unsupported_media_type", 500: "internal", 503: "unavailable"}
+         410: "gone", 415: "unsupported_media_type", 500: "internal", 503: "unavailable"}
 
 
 class CrudEnv:

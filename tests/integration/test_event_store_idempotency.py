@@ -255,7 +255,8 @@ def make_old_database(kind, url, pg):
     the earlier migrations, recorded as applied, with three events written
     the old way (occurred_on set by clients, out of order along log ids)."""
     files = sorted((SCHEMA / kind).glob("*.sql"))
-    old = [f for f in files if "event-ids" not in f.name]
+    first_new = min(int(f.name[:4]) for f in files if "event-ids" in f.name)
+    old = [f for f in files if int(f.name[:4]) < first_new]
     rows = [(1, "old1", 1, 1700000000000), (2, "old1", 2, 1600000000000),
             (3, "old2", 1, 1800000000000)]
     if kind == "sqlite":

@@ -479,3 +479,26 @@ def test_with_the_real_crud_store(services, sqlite_url):
         assert metric(s, "eskit_crud_events_total", entity_type="Book", event_type=name) == 1
     assert metric(s, "eskit_events_total", entity_type="Note", event_type="Created") == 1
     assert metric(s, "eskit_crud_events_total", entity_type="Note", event_type="Created") == 0
+
+
+@pytest.mark.parametrize("kind", ["stack", "pg_stack"])
+def test_counts_an_erasure_like_any_entry(kind, request, crud):
+    """A stream's erasure leaves one ENTITY.Erased entry in the log (SPEC §3):
+    counted in eskit_events_total; no CRUD event, even of a registered type."""
+    stack = request.getfixturevalue(kind)
+    es, cs, start_mc = stack.es, stack.cs, stack.start_mc
+    mc = start_mc()
+    append(es, [ev("gone1", "User.Created"), ev("gone1", "User.Updated"),
+                ev("o1", "Order.Created")])
+    caught_up(es, cs, mc)
+    r = es.client(token=TOKEN).delete("/v1/streams/gone1")
+    assert r.status == 204, r
+    head = caught_up(es, cs, mc)
+    s = parse_metrics(scrape(mc))
+    assert metric(s, "eskit_events_total", entity_type="User", event_type="Erased") == 1
+    assert metric(s, "eskit_events_total", entity_type="User", event_type="Created") == 1
+    assert family_sum(s, "eskit_events_total") == 4
+    assert ("eskit_crud_events_total", (("entity_type", "User"), ("event_type", "Erased"))) \
+        not in s
+    assert family_sum(s, "eskit_crud_events_total") == 2
+    assert metric(s, "eskit_consumer_offset", consumer=NAME) == head

@@ -260,3 +260,30 @@ Test(crud_cache, reset_forgets_everything)
     cr_assert_eq(crud_cache_mark_now(c).position, 2);
     crud_cache_free(c);
 }
+
+Test(crud_cache, forget_drops_the_entry_and_its_bytes)
+{
+    crud_cache *c = crud_cache_new(16, 1 << 20);
+    cr_assert_not_null(c);
+    crud_cache_put(c, "gone", "Doc", 3, CRUD_CACHE_EXISTS, "{\"secret\":1}", 12, NULL);
+    crud_cache_put(c, "kept", "Doc", 1, CRUD_CACHE_EXISTS, "{}", 2, NULL);
+    size_t n = 0, bytes_before = 0, bytes_after = 0;
+    crud_cache_stats(c, &n, &bytes_before);
+    cr_assert_eq(n, 2);
+
+    crud_cache_forget(c, "gone");
+    cr_assert_eq(get_version(c, "gone"), -1);
+    cr_assert_eq(get_version(c, "kept"), 1);
+    crud_cache_stats(c, &n, &bytes_after);
+    cr_assert_eq(n, 1);
+    cr_assert_lt(bytes_after, bytes_before);
+
+    crud_cache_forget(c, "gone");    /* absent: nothing happens */
+    crud_cache_forget(c, "never");
+    crud_cache_stats(c, &n, &bytes_after);
+    cr_assert_eq(n, 1);
+    /* an entry can come back later (a put after the forget) */
+    crud_cache_put(c, "gone", "Doc", 4, CRUD_CACHE_EXISTS, "{}", 2, NULL);
+    cr_assert_eq(get_version(c, "gone"), 4);
+    crud_cache_free(c);
+}

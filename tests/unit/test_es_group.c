@@ -17,8 +17,9 @@
  * retries (stored or earlier in the group) answered with the stored events,
  * event ids stored with other content or only in part, the streams table
  * (entity type kept, log ids of creation and last update), remembered
- * versions that are wrong in either direction, and empty or all-refused
- * groups that write nothing.
+ * versions that are wrong in either direction, empty or all-refused groups
+ * that write nothing, and appends to an erased stream (410, also from a
+ * committer that still remembers its version).
  */
 #include <criterion/criterion.h>
 
@@ -664,4 +665,55 @@ BOTH(many_jobs_many_streams)
         int n = 40 / 7 + (k < 40 % 7);
         expect_stream(id, n, "T", "T.E", k + 1, k + 1 + 7 * (n - 1));
     }
+}
+
+/* The job was refused because a stream it touches was erased. */
+static void expect_gone(const es_gjob *j)
+{
+    cr_expect_not(j->ok);
+    cr_expect_not(j->replayed);
+    cr_expect_eq(j->e.code, ERR_GONE, "code %d: %s", j->e.code, j->e.message);
+    cr_expect(strstr(j->e.message, "was erased") != NULL, "%s", j->e.message);
+}
+
+BOTH(an_erased_stream_takes_no_append)
+{
+    run(1, job("{\"events\":[{\"originator\":{\"id\":\"u1\"},\"event_type\":\"User.Created\","
+               "\"payload\":{}},{\"originator\":{\"id\":\"u1\"},\"event_type\":\"User.A\","
+               "\"payload\":{}}]}"));
+    /* erased behind the committer's back: it still remembers version 2 */
+    err e = ERR_INIT;
+    int64_t erased_at = 0;
+    cr_assert(es_store_erase(T.d, "u1", 2, &erased_at, &e), "%s", e.message);
+    cr_expect_eq(erased_at, 3);
+    es_gjob *a = ev("u1", 0, "User.B", "{}", NULL);
+    es_gjob *b = ev("u1", 3, "User.B", "{}", NULL);  /* what it believes comes next */
+    es_gjob *c = ev("u1", 4, "User.B", "{}", NULL);  /* after the Erased entry */
+    es_gjob *d = job("{\"events\":[{\"originator\":{\"id\":\"u2\"},\"event_type\":"
+                     "\"User.Created\",\"payload\":{}},{\"originator\":{\"id\":\"u1\"},"
+                     "\"event_type\":\"User.B\",\"payload\":{}}]}");
+    es_gjob *f = ev("u3", 0, "User.Created", "{}", NULL);
+    run(5, a, b, c, d, f);
+    expect_gone(a);
+    expect_gone(b);
+    expect_gone(c);
+    expect_gone(d); /* the batch writes nothing, u2 included */
+    expect_ok(f, false);
+    expect_event(f, 0, 1, 4);
+    cr_expect_null(stream("u2"));
+    cr_expect_eq(head(), 4);
+    cr_expect_eq(stored_events("u1"), 1); /* the Erased entry alone */
+
+    /* another committer, which never saw the stream, decides the same */
+    es_group_ctx other = new_ctx();
+    es_gjob *g = ev("u1", 0, "User.B", "{}", NULL);
+    run_on(&other, 1, g);
+    expect_gone(g);
+    free_ctx(&other);
+    cr_expect_eq(head(), 4);
+
+    /* and a second erasure is gone too */
+    cr_expect_not(es_store_erase(T.d, "u1", -1, &erased_at, &e));
+    cr_expect_eq(e.code, ERR_GONE, "%s", e.message);
+    err_clear(&e);
 }
