@@ -665,7 +665,8 @@ def test_openapi_matches_spec():
     expected = {
         "event-store": {
             "/v1/events": {"post"}, "/v1/events/{originator_id}": {"get"},
-            "/v1/streams": {"get"}, "/v1/streams/{originator_id}": {"get"},
+            "/v1/streams": {"get"}, "/v1/streams/{originator_id}": {"get", "delete"},
+            "/v1/streams/{originator_id}/metadata": {"put"},
             "/v1/logs": {"get"}, "/v1/logs/stream": {"get"},
             "/v1/snapshots/{originator_id}": {"put", "get"},
         },
