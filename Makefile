@@ -33,8 +33,12 @@ SOAK_SEED    ?=
 SOAK_TEST_SECONDS ?= 15
 TEST_JOBS ?= 2
 
+# common/ is one folder per subsystem: its .c files and private headers, and
+# its public headers in include/. Only the include/ folders are on the include
+# path, so a subsystem's private headers stay its own.
+COMMON_INC := $(addprefix -I,$(sort $(wildcard common/*/include)))
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-               -g -pthread -MMD -MP -Icommon -I/usr/include/postgresql
+               -g -pthread -MMD -MP $(COMMON_INC) -I/usr/include/postgresql
 ifeq ($(SANITIZE),1)
   OPT := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 else
@@ -47,7 +51,7 @@ LIBS    := -lmicrohttpd -ljansson -lpq -lcurl -lsqlite3 -luuid -lpcre2-8 -lm
 SERVICES := $(patsubst services/%/main.c,%,$(wildcard services/*/main.c))
 BINS     := $(SERVICES:%=$(BUILD)/bin/eskit-%)
 
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(wildcard common/*/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 LIBESKIT   := $(BUILD)/lib/libeskit.a
 
@@ -107,7 +111,9 @@ svc_of = $(firstword $(foreach p,$(svc_prefixes),$(if $(filter $(word 1,$(subst 
 
 # --- tests ------------------------------------------------------------------------
 # A test of a service (tests/unit/test_es_*.c, test_crud_*.c) links that
-# service's archive, and only it has the service's folder on its include path.
+# service's archive, and only it has the service's folder on its include path;
+# test_db, which drives the back ends' ops, alone sees common/db's private
+# headers.
 .SECONDEXPANSION:
 unit_svc_lib = $(if $(call svc_of,$(1)),$(BUILD)/lib/libsvc-$(call svc_of,$(1)).a)
 $(BUILD)/lib/libsvc-%.a: $$(filter-out $(BUILD)/obj/services/$$*/main.o,$$($$*_OBJ))
@@ -117,7 +123,8 @@ $(BUILD)/lib/libsvc-%.a: $$(filter-out $(BUILD)/obj/services/$$*/main.o,$$($$*_O
 
 $(BUILD)/tests/%: tests/unit/%.c $$(call unit_svc_lib,$$*) $(LIBESKIT) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(if $(call svc_of,$*),-Iservices/$(call svc_of,$*)) -o $@ $< \
+	$(CC) $(CFLAGS) $(if $(call svc_of,$*),-Iservices/$(call svc_of,$*)) \
+	  $(if $(filter test_db,$*),-Icommon/db) -o $@ $< \
 	  $(call unit_svc_lib,$*) $(LIBESKIT) $(LIBS) -lcriterion $(LDFLAGS)
 
 unit: $(UNIT_BIN)

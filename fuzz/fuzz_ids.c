@@ -1,6 +1,6 @@
 /*
- * fuzz_ids.c - libFuzzer target for the names of SPEC §2 (common/
- * validate.c): ids (path segments, originator.id), entity types, event
+ * fuzz_ids.c - libFuzzer target for the names of SPEC §2
+ * (common/base/validate.c): ids (path segments, originator.id), entity types, event
  * types and event ids (UUIDs). The bytes are one name, cut at the first
  * NUL as a decoded path segment or a JSON string would be; whole, they are
  * checked as UTF-8 text (validate_utf8_text, validate_utf8_char: query

@@ -1,6 +1,6 @@
 /*
  * fuzz_jschema.c - libFuzzer target for the JSON Schema compiler and
- * validator (common/jschema*.c). The bytes are a JSON array [schema,
+ * validator (the files of common/jschema). The bytes are a JSON array [schema,
  * instance, ...] read as the server reads a body (a type spec's json_schema,
  * a document); a lone value is a schema validated against itself.
  *

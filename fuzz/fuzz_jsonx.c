@@ -1,6 +1,6 @@
 /*
  * fuzz_jsonx.c - libFuzzer target for the JSON reader of request bodies
- * (common/jsonx.c, and http_body_parse on top of it): any bytes.
+ * (common/json/jsonx.c, and http_body_parse on top of it): any bytes.
  *
  * Checks: a refused body is a 400 whose message renders (printable ASCII,
  * as jsonx promises); an accepted one survives a dump and a re-parse

@@ -1,6 +1,6 @@
 /*
  * fuzz_jsonx_stored.c - libFuzzer target for the reader of what eskit
- * itself stored or answered (jsonx_parse_stored, common/jsonx.c): event
+ * itself stored or answered (jsonx_parse_stored, common/json/jsonx.c): event
  * store pages, stored payloads and documents, which may hold integers past
  * int64 (PostgreSQL's jsonb spelling of large floats) and "\u0000". The
  * bytes are such a text.

@@ -1,5 +1,5 @@
 /*
- * fuzz_mpatch.c - libFuzzer target for JSON Merge Patch (common/mpatch.c).
+ * fuzz_mpatch.c - libFuzzer target for JSON Merge Patch (common/json/mpatch.c).
  * The bytes are a JSON array [A, B] or [A, B, P] (P defaults to B), read
  * as the server reads a body.
  *

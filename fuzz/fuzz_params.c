@@ -1,6 +1,6 @@
 /*
  * fuzz_params.c - libFuzzer target for what a request carries besides its
- * body (common/http_params.c, common/http_route.c): query values read as
+ * body (common/http/http_params.c, common/http/http_route.c): query values read as
  * integers and booleans (from_id, limit, version, skip_payload, ...), the
  * Content-Type check, and the route table matching a decoded path. The
  * first byte picks which, and the parameter's bounds; the rest is the

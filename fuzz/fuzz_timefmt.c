@@ -1,5 +1,5 @@
 /*
- * fuzz_timefmt.c - libFuzzer target for timestamps (common/timefmt.c): the
+ * fuzz_timefmt.c - libFuzzer target for timestamps (common/base/timefmt.c): the
  * bytes are a timestamp as a client sends it (occurred_on, or a consumer
  * offset's time), cut at the first NUL.
  *

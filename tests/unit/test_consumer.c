@@ -1,6 +1,6 @@
 /*
- * test_consumer.c - the log-reading loop (common/consumer.c) against a fake
- * event store and consumer store served by common/http_server.h from this
+ * test_consumer.c - the log-reading loop (common/consumer/consumer.c) against a fake
+ * event store and consumer store served by common/http/include/http_server.h from this
  * process: resume from the stored offset, narrow selectors, compare-and-set
  * conflicts, failing upstreams with back-off, redelivery after a failed
  * callback, readiness, prompt stops, pages over the body cap (the page

@@ -1,5 +1,5 @@
 /*
- * test_db.c - the storage layer (common/db*.c) against both back ends.
+ * test_db.c - the storage layer (the files of common/db) against both back ends.
  *
  * The same test bodies run against SQLite (in a fresh temporary folder) and,
  * when ESKIT_TEST_PG_URL names a PostgreSQL database, against PostgreSQL

@@ -1,5 +1,5 @@
 /*
- * test_err.c - the error struct (common/err.c): a message is always UTF-8,
+ * test_err.c - the error struct (common/base/err.c): a message is always UTF-8,
  * whatever it quotes, so that it can be rendered as a JSON string.
  */
 #include <criterion/criterion.h>

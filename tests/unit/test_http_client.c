@@ -1,6 +1,6 @@
 /*
- * test_http_client.c - the libcurl client (common/http_client.c) against a
- * tiny server made with common/http_server.h on a free loopback port: JSON
+ * test_http_client.c - the libcurl client (common/http/http_client.c) against a
+ * tiny server made with common/http/include/http_server.h on a free loopback port: JSON
  * in and out (answers parsed as eskit's stored JSON: integers past int64
  * taken), statuses, ETag, If-Match and token forwarding, a cap on the
  * answer's size, time-outs,

@@ -1,6 +1,6 @@
 /*
  * test_http_route.c - matching request paths against a route table
- * (common/http_route.c): each segment of the path as sent is decoded on its
+ * (common/http/http_route.c): each segment of the path as sent is decoded on its
  * own, and a decoded value keeps its whole length; trailing and doubled
  * slashes, empty and extra segments are not found; a path that exists
  * without the method is 405 with an Allow list (HEAD with GET, the built-in

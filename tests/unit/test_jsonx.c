@@ -1,6 +1,6 @@
 /*
  * test_jsonx.c - request-body parsing, the reader-side parse of what eskit
- * stored, and typed getters (common/jsonx.c).
+ * stored, and typed getters (common/json/jsonx.c).
  */
 #include <criterion/criterion.h>
 #include <float.h>

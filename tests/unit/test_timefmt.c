@@ -1,5 +1,5 @@
 /*
- * test_timefmt.c - RFC 3339 formatting and parsing (common/timefmt.c).
+ * test_timefmt.c - RFC 3339 formatting and parsing (common/base/timefmt.c).
  */
 #include <criterion/criterion.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
  * test_validate.c - the SPEC §2 syntax of ids, entity types, event types and
- * log selectors (common/validate.c).
+ * log selectors (common/base/validate.c).
  */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * db_backend.h - what a storage back end implements (private to common/db*.c).
+ * db_backend.h - what a storage back end implements (private to common/db).
  *
  * A back end is a static const db_ops table with a version field; db.c owns
  * the struct db and the result builder, and calls the table through the
