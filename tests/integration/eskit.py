@@ -264,3 +264,23 @@ class PgCluster:
     def destroy(self):
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def files_under(root):
+    """Every file below root (for tests that grep a database's files)."""
+    for d, _, files in os.walk(root):
+        for f in files:
+            yield os.path.join(d, f)
+
+
+def grep_files(paths, needle):
+    """The paths whose bytes contain `needle` (unreadable ones are skipped)."""
+    hits = []
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                if needle in f.read():
+                    hits.append(p)
+        except OSError:
+            pass
+    return hits

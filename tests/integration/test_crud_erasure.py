@@ -10,32 +10,13 @@ import os
 import time
 import uuid
 
-import pytest
 
 from crud_fixtures import assert_error
-from eskit import Client
+from eskit import Client, files_under, grep_files
 from test_event_store_wakeups import Sse
 
 T = "Person"
 E = f"/v1/entities/{T}"
-
-
-def grep_files(paths, needle):
-    hits = []
-    for p in paths:
-        try:
-            with open(p, "rb") as f:
-                if needle in f.read():
-                    hits.append(p)
-        except OSError:
-            pass
-    return hits
-
-
-def tree(root):
-    for d, _, files in os.walk(root):
-        for f in files:
-            yield os.path.join(d, f)
 
 
 def wait_for(cond, timeout=30, what="condition"):
@@ -132,7 +113,7 @@ def test_an_erased_document_is_gone_everywhere(backend, services, request):
         for db in [es_db[len("sqlite:"):]] + crud_files:
             assert grep_files([db, db + "-wal"], needle), db
     else:
-        assert grep_files(tree(pg.data), needle)
+        assert grep_files(files_under(pg.data), needle)
 
     # erasure through a, whether deleted before or not
     assert_error(a.delete(f"{E}/{oid}", params={"erase": "true"},
@@ -189,7 +170,7 @@ def test_an_erased_document_is_gone_everywhere(backend, services, request):
     else:
         pg_maintenance(pg, [(es_db.rsplit("/", 1)[1], ["es_events", "es_snapshots"]),
                             (crud_db.rsplit("/", 1)[1], ["crud_docs"])])
-        hits = grep_files(tree(pg.data), needle)
+        hits = grep_files(files_under(pg.data), needle)
         assert not hits, hits
     # and both services still work
     for c in (a, b):

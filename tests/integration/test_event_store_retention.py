@@ -1,7 +1,6 @@
 """Stream lifecycle (SPEC §3): backward reads, retention settings (applied to
 reads at once, to storage by the scavenger), and erasure, on both back ends.
 Storage is looked at directly (SQLite file, psql) to see that rows are gone."""
-import os
 import sqlite3
 import threading
 import time
@@ -9,7 +8,7 @@ import uuid
 
 import pytest
 
-from eskit import Client, run_threads
+from eskit import Client, files_under, grep_files, run_threads
 
 
 def ev(oid, i, etype="Ret.Happened", **kw):
@@ -390,24 +389,6 @@ def test_erase_under_concurrent_appends(es_env):
     assert c.get("/v1/events/victim").status == 410
 
 
-def grep_files(paths, needle):
-    hits = []
-    for p in paths:
-        try:
-            with open(p, "rb") as f:
-                if needle in f.read():
-                    hits.append(p)
-        except OSError:
-            pass
-    return hits
-
-
-def data_files(root):
-    for d, _, files in os.walk(root):
-        for f in files:
-            yield os.path.join(d, f)
-
-
 def test_erased_bytes_leave_the_database_files(es_env):
     es, c, store = es_env
     secret = f"zz-{uuid.uuid4().hex}-zz"
@@ -434,6 +415,6 @@ def test_erased_bytes_leave_the_database_files(es_env):
         for _ in range(2):
             pg.psql("SELECT pg_switch_wal()")
             pg.psql("CHECKPOINT")
-        hits = grep_files(data_files(pg.data), needle)
+        hits = grep_files(files_under(pg.data), needle)
         assert not hits, hits
     assert versions(c.get("/v1/events/bytes-other")) == [1, 2]
