@@ -90,8 +90,9 @@ def test_an_erased_document_is_gone_everywhere(backend, services, request):
     assert a.put(f"{E}/{oid}", {"originator": {"version": 1},
                                "payload": {"name": f"{secret}-2", "n": 2}}).status == 200
     time.sleep(0.01)
-    past = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime()) + \
-        f"{int(time.time() * 1000) % 1000:03d}Z"
+    now = time.time()  # one reading: seconds and milliseconds of the same instant
+    past = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(now)) + \
+        f"{int(now * 1000) % 1000:03d}Z"
     past_log = e.get("/v1/logs?size=1").json["head_id"]
     time.sleep(0.01)
     assert b.patch(f"{E}/{oid}", {"alias": f"{secret}-3"}).status == 200
