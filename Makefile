@@ -132,10 +132,13 @@ unit: $(UNIT_BIN)
 
 # The integration tests run in TEST_JOBS processes (pytest-xdist), a file's
 # tests together in one of them (its module fixtures are shared): most of
-# their time is spent waiting on services, databases and containers.
+# their time is spent waiting on services, databases and containers. -rP
+# shows what passed tests printed (the failover, standby, deploy and
+# connection tests' summaries: counts, retries, recovery times).
 integration: $(BINS)
 	ESKIT_BIN_DIR=$(abspath $(BUILD)/bin) ESKIT_SANITIZE=$(SANITIZE) \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile tests/integration
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile -rP \
+	  tests/integration
 
 test: deps
 	@tools/lint.sh

@@ -1,6 +1,7 @@
 """pytest fixtures: a private PostgreSQL cluster for the session, and
 services started against SQLite or PostgreSQL (the `backend` fixture runs a
 test once per back end)."""
+import contextlib
 import os
 import shutil
 import tempfile
@@ -8,6 +9,29 @@ import tempfile
 import pytest
 
 from eskit import PgCluster, Service
+
+
+class _ReportedCapsys:
+    """capsys whose disabled() keeps capturing: in a pytest-xdist worker the
+    terminal is not the user's, so the summaries tests print there (counts,
+    recovery times, the deploy test's log) go into the test's report
+    instead, which make test shows for passed tests too (-rP)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def disabled(self):
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def capsys(capsys):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return _ReportedCapsys(capsys)
+    return capsys
 
 
 @pytest.fixture(scope="session")
