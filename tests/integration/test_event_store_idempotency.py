@@ -331,6 +331,13 @@ def test_a_commit_cut_off_says_its_outcome_is_unknown_and_a_resend_settles_it(pg
     answers = []
     pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
     pg.psql("SELECT pg_reload_conf()")
+    # pg_reload_conf() only signals the postmaster: once a new session shows
+    # the setting, the postmaster has reloaded and signalled the event store's
+    # sessions too (which take it at their next command)
+    t0 = time.time()
+    while pg.psql("SHOW synchronous_standby_names") != "nobody" and time.time() - t0 < 20:
+        time.sleep(0.05)
+    time.sleep(0.2)
     try:
         t = threading.Thread(target=lambda: answers.append(c.post("/v1/events", body)))
         t.start()
